@@ -1,0 +1,63 @@
+// One TLS endpoint over a pair of memory BIOs, used for both legs (server role towards the mail
+// client, client role towards the upstream). No sockets: encrypted bytes in and out, plaintext in
+// and out. Modelled on Node's TLSWrap (ClearIn/ClearOut/EncOut) and h2o's socket.c decode loop.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "mailtap/tls/cert_authority.h"
+#include "mailtap/tls/tls_info.h"
+
+typedef struct ssl_ctx_st SSL_CTX;
+typedef struct ssl_st SSL;
+
+namespace mailtap::tls {
+
+enum class Role { client, server };
+
+struct ClientOptions {
+  std::string server_name;  // SNI and the name verified (DNS name or IP literal); may be empty
+  bool verify = true;       // false with --insecure: handshake proceeds, info says "skipped"
+};
+
+class TlsEndpoint {
+ public:
+  // `ctx` must outlive the endpoint. Server role: ctx comes from make_client_facing_context() and
+  // the leaf presented mirrors `spec` (plus the SNI the client sends).
+  static std::unique_ptr<TlsEndpoint> make_server(SSL_CTX* ctx, const LeafSpec& spec);
+  static std::unique_ptr<TlsEndpoint> make_client(SSL_CTX* ctx, const ClientOptions& options);
+  ~TlsEndpoint();
+  TlsEndpoint(const TlsEndpoint&) = delete;
+  TlsEndpoint& operator=(const TlsEndpoint&) = delete;
+
+  // Starts the handshake (client role emits its ClientHello into the encrypted output).
+  void start();
+  // Encrypted bytes from the network; drives the handshake and decryption.
+  void feed_encrypted(std::string_view bytes);
+  // Plaintext to send; held until the handshake completes, then encrypted.
+  void write_plaintext(std::string_view bytes);
+  // Sends close_notify.
+  void close_notify();
+
+  // Moves out what is ready: encrypted bytes for the wire, decrypted bytes for the application.
+  // Appends to `out` to let the caller reuse buffers.
+  void take_encrypted(std::string& out);
+  void take_plaintext(std::string& out);
+  bool has_encrypted() const;
+  bool has_plaintext() const;
+
+  bool handshake_complete() const;
+  bool failed() const;
+  const std::string& error() const;  // what failed, with OpenSSL's reason and what to do
+  bool peer_closed() const;          // close_notify received
+  TlsInfo info() const;              // valid once handshake_complete()
+
+ private:
+  struct Impl;
+  explicit TlsEndpoint(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace mailtap::tls
