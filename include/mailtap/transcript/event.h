@@ -1,11 +1,11 @@
 // One transcript event, as produced on the event loop. Deliberately cheap to build: raw bytes and a
-// few fields; JSON encoding (text/base64 choice, decoding annotations) happens on the writer thread.
+// few fields; JSON encoding (text/base64 choice, decoding annotations) happens on the writer
+// thread.
 #pragma once
 
 #include <cstdint>
-#include <string>
-
 #include <nlohmann/json.hpp>
+#include <string>
 
 #include "mailtap/core/clock.h"
 
@@ -17,13 +17,13 @@ enum class Party { client, server, mailtap };
 std::string_view to_string(Party p);
 
 enum class EventType {
-  connect,    // a TCP connection on a leg: accepted from the client, or made to the server
-  data,       // bytes that crossed the proxy (or were dropped by it), exactly as received
-  tls,        // a TLS handshake on a leg completed (fields: leg, version, cipher, sni, peer cert...)
-  starttls,   // a STARTTLS/STLS transition decided on a leg (fields: leg, phase)
-  warning,    // something a mail administrator should look at (fields: code, message)
-  error,      // something failed (fields: code, message); often followed by close
-  close,      // a leg closed (fields: leg, by, reason, bytes_in, bytes_out)
+  connect,   // a TCP connection on a leg: accepted from the client, or made to the server
+  data,      // bytes that crossed the proxy (or were dropped by it), exactly as received
+  tls,       // a TLS handshake on a leg completed (fields: leg, version, cipher, sni, peer cert...)
+  starttls,  // a STARTTLS/STLS transition decided on a leg (fields: leg, phase)
+  warning,   // something a mail administrator should look at (fields: code, message)
+  error,     // something failed (fields: code, message); often followed by close
+  close,     // a leg closed (fields: leg, by, reason, bytes_in, bytes_out)
 };
 
 std::string_view to_string(EventType t);

@@ -1,9 +1,8 @@
 // The first line of every transcript: what this session is.
 #pragma once
 
-#include <string>
-
 #include <nlohmann/json.hpp>
+#include <string>
 
 #include "mailtap/core/clock.h"
 #include "mailtap/core/protocol.h"
@@ -13,7 +12,7 @@ namespace mailtap::transcript {
 inline constexpr int kFormatVersion = 1;
 
 struct SessionHeader {
-  std::string session_id;      // unique within the process run, e.g. "s000042-1a2b3c"
+  std::string session_id;  // unique within the process run, e.g. "s000042-1a2b3c"
   Protocol protocol = Protocol::smtp;
   std::string listener;        // listener name, e.g. "smtp-submission" or "127.0.0.1:2587"
   std::string listen;          // "127.0.0.1:2587"

@@ -4,12 +4,13 @@
 // session's file (mode 0600) promptly, so a crash loses at most what was still queued.
 #pragma once
 
+#include <cstddef>
+#include <cstdint>
 #include <filesystem>
 #include <functional>
 #include <memory>
-#include <string>
-
 #include <nlohmann/json.hpp>
+#include <string>
 
 #include "mailtap/decode/session_decoder.h"
 #include "mailtap/transcript/event.h"
@@ -17,12 +18,28 @@
 
 namespace mailtap::transcript {
 
+namespace detail {
+struct WriterCore;  // shared by the writer and every session handle, so a handle outliving the
+                    // writer stays safe (its events are then dropped)
+}
+
 struct WriterOptions {
   std::filesystem::path directory;  // created (0700) if missing
   bool write_files = true;          // false: record nothing to disk (benchmarks: recording off)
   decode::DecodeOptions decode;
-  // Called on the writer thread with every encoded line (header included), e.g. for --tail.
+  // Called on the writer thread with every encoded line (header included), e.g. for --tail. A
+  // transcript that cannot be written is reported here once per session as a line of type
+  // "warning" with code "transcript_write_failed" (that line is not in any file); without an
+  // observer the report goes to stderr.
   std::function<void(const std::string& session_id, const nlohmann::json& line)> observer;
+  // Called on the writer thread once a session's last line has been handled (after finish()), so
+  // an observer can drop per-session state (TailPrinter::forget).
+  std::function<void(const std::string& session_id)> session_finished;
+  // Memory bound on the queue. record() never blocks: once this many bytes of data events are
+  // waiting, further data events of a session are dropped and counted, and a "transcript_overflow"
+  // warning event with the counts is recorded in their place as soon as the queue has room again
+  // (or at finish). Non-data events (connect, tls, close, ...) are small and always kept.
+  size_t max_pending_bytes = size_t{64} << 20;
 };
 
 class SessionTranscript {
@@ -49,8 +66,7 @@ class TranscriptWriter {
   std::string last_error() const;
 
  private:
-  struct Impl;
-  std::unique_ptr<Impl> impl_;
+  std::shared_ptr<detail::WriterCore> impl_;
 };
 
 // Encodes one event as its transcript JSON object (without decoding), `seq` its position.
