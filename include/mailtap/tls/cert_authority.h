@@ -2,6 +2,8 @@
 // that mirror the real server's names, and caches them.
 #pragma once
 
+#include <cstddef>
+#include <cstdint>
 #include <filesystem>
 #include <memory>
 #include <optional>
@@ -20,6 +22,8 @@ struct LeafSpec {
   std::string sni;                      // name the client asked for (may be empty)
   std::string upstream_host;            // configured upstream host name or IP
   std::optional<CertificateInfo> real;  // the upstream's certificate, when TLS to it is up
+  // Always added after the names above, e.g. the listener address that clients dial by IP.
+  std::vector<std::string> extra_names;
 };
 
 struct LeafCertificate {
@@ -44,7 +48,20 @@ class CertAuthority {
   // A leaf for the spec, from the cache when an equal spec was minted before. Names: the SNI,
   // else the real certificate's CN and SAN names, else the upstream host. Validity mirrors the
   // real certificate's window when known. 2048-bit RSA (or P-256) keys, SHA-256 signatures.
+  // On failure both pointers are null and last_error() says why.
   LeafCertificate leaf_for(const LeafSpec& spec);
+  const std::string& last_error() const;
+
+  // The names and validity window (seconds since the epoch) leaf_for() would use for `spec`.
+  struct LeafPlan {
+    std::vector<std::string> names;  // first one is the CN; IP literals become IP SANs
+    std::int64_t not_before = 0;
+    std::int64_t not_after = 0;
+  };
+  LeafPlan plan_for(const LeafSpec& spec) const;
+
+  X509* certificate() const;  // the CA certificate, sent as the chain after each leaf
+  size_t cached_leaves() const;
 
   ~CertAuthority();
 

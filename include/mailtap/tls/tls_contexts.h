@@ -26,4 +26,14 @@ std::shared_ptr<SSL_CTX> make_client_facing_context(std::shared_ptr<CertAuthorit
 // Client-role context towards the upstream.
 std::shared_ptr<SSL_CTX> make_upstream_context(const UpstreamTrust& trust, std::string& error);
 
+namespace detail {
+// What a server-role SSL carries for the certificate callback of the client-facing context:
+// owned by the TlsEndpoint, reached through SSL ex_data slot server_state_index().
+struct ServerLeafState {
+  LeafSpec spec;
+  std::string error;  // set when no leaf could be installed
+};
+int server_state_index();
+}  // namespace detail
+
 }  // namespace mailtap::tls

@@ -1,11 +1,10 @@
 // What a completed TLS handshake on one leg tells us, for the transcript and for cert mirroring.
 #pragma once
 
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 namespace mailtap::tls {
 

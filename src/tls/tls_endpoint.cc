@@ -1,0 +1,380 @@
+// TLS over two memory BIOs. One non-reentrant cycle (handshake, flush held plaintext, read until
+// OpenSSL wants more input) runs after every input, as in Node's TLSWrap::Cycle().
+#include "mailtap/tls/tls_endpoint.h"
+
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
+
+#include <algorithm>
+#include <climits>
+
+#include "mailtap/tls/openssl_handles.h"
+#include "mailtap/tls/tls_contexts.h"
+#include "mailtap/tls/x509_inspect.h"
+
+namespace mailtap::tls {
+namespace {
+
+// One full TLS record of plaintext per SSL_read.
+constexpr size_t kReadPiece = 16 * 1024;
+
+bool is_any_of(const OpenSslErrors& errors, std::initializer_list<int> reasons) {
+  return std::any_of(reasons.begin(), reasons.end(),
+                     [&](int reason) { return errors.has_reason(ERR_LIB_SSL, reason); });
+}
+
+std::string join_names(const CertificateInfo& cert) {
+  std::vector<std::string> names = cert.names;
+  if (names.empty() && !cert.common_name.empty()) names.push_back(cert.common_name);
+  std::string out;
+  for (const std::string& name : names) out += (out.empty() ? "" : ", ") + name;
+  return out.empty() ? "no names" : out;
+}
+
+}  // namespace
+
+struct TlsEndpoint::Impl {
+  Role role = Role::client;
+  SslPtr ssl;
+  BIO* encrypted_in = nullptr;   // owned by ssl
+  BIO* encrypted_out = nullptr;  // owned by ssl
+  ClientOptions client_options;
+  detail::ServerLeafState server_state;  // server role: read by the context's certificate callback
+
+  std::string held_plaintext;  // written before the handshake completed
+  std::string plaintext_in;    // decrypted, waiting for take_plaintext
+  bool started = false;
+  bool handshake_done = false;
+  bool failed = false;
+  bool peer_closed = false;
+  bool close_sent = false;
+  bool in_cycle = false;
+  std::string error;
+  TlsInfo info;
+
+  const char* peer_name() const { return role == Role::client ? "upstream" : "client"; }
+
+  bool attach(SSL_CTX* ctx) {
+    ERR_clear_error();
+    if (!ctx) return fail_with("no TLS context for the " + std::string(peer_name()) + " leg");
+    ssl.reset(SSL_new(ctx));
+    encrypted_in = BIO_new(BIO_s_mem());
+    encrypted_out = BIO_new(BIO_s_mem());
+    if (!ssl || !encrypted_in || !encrypted_out) {
+      BIO_free(encrypted_in);
+      BIO_free(encrypted_out);
+      encrypted_in = encrypted_out = nullptr;
+      return fail_with(with_openssl_errors("cannot create a TLS session"));
+    }
+    // An empty input BIO means "wait for more bytes", not end of stream.
+    BIO_set_mem_eof_return(encrypted_in, -1);
+    SSL_set_bio(ssl.get(), encrypted_in, encrypted_out);
+    SSL_set_mode(ssl.get(), SSL_MODE_RELEASE_BUFFERS);
+    return true;
+  }
+
+  bool fail_with(std::string message) {
+    failed = true;
+    if (error.empty()) error = std::move(message);
+    return false;
+  }
+
+  void fail_handshake(int ssl_error) {
+    OpenSslErrors errors = drain_openssl_errors();
+    if (role == Role::client) {
+      long verify = SSL_get_verify_result(ssl.get());
+      if (client_options.verify && verify != X509_V_OK) {
+        fail_with(upstream_verify_message(verify));
+        return;
+      }
+    } else if (!server_state.error.empty()) {
+      fail_with("TLS handshake with the client failed: " + server_state.error);
+      return;
+    }
+    std::string message = std::string("TLS handshake with the ") + peer_name() + " failed: ";
+    message += errors.text.empty() ? describe_ssl_error(ssl_error) : errors.text;
+    message += hint_for(errors);
+    fail_with(std::move(message));
+  }
+
+  std::string upstream_verify_message(long verify) {
+    std::string message = "upstream certificate verify failed: ";
+    message += X509_verify_cert_error_string(verify);
+    if (verify == X509_V_ERR_HOSTNAME_MISMATCH || verify == X509_V_ERR_IP_ADDRESS_MISMATCH) {
+      const X509* peer = SSL_get0_peer_certificate(ssl.get());
+      message += " (";
+      if (peer) {
+        message += "the certificate is for " + join_names(describe_certificate(peer)) + ", not " +
+                   client_options.server_name + "; ";
+      }
+      message += "connect by a name the certificate lists, or --insecure)";
+    } else if (verify == X509_V_ERR_CERT_HAS_EXPIRED || verify == X509_V_ERR_CERT_NOT_YET_VALID) {
+      message += " (check the server's certificate and this machine's clock, or --insecure)";
+    } else {
+      message += " (trust it with --upstream-ca FILE, or --insecure)";
+    }
+    return message;
+  }
+
+  std::string hint_for(const OpenSslErrors& errors) const {
+    if (is_any_of(errors, {SSL_R_WRONG_VERSION_NUMBER, SSL_R_HTTP_REQUEST,
+                           SSL_R_PACKET_LENGTH_TOO_LONG, SSL_R_RECORD_LENGTH_MISMATCH})) {
+      return role == Role::server
+                 ? " (the client did not send a TLS ClientHello: is it speaking plain text or "
+                   "STARTTLS to an implicit-TLS port?)"
+                 : " (the upstream did not answer with TLS: is this port plain text or STARTTLS "
+                   "rather than implicit TLS?)";
+    }
+    if (is_any_of(errors, {SSL_R_UNSUPPORTED_PROTOCOL, SSL_R_TLSV1_ALERT_PROTOCOL_VERSION,
+                           SSL_R_NO_PROTOCOLS_AVAILABLE, SSL_R_NO_SHARED_CIPHER,
+                           SSL_R_SSLV3_ALERT_HANDSHAKE_FAILURE,
+                           SSL_R_UNSAFE_LEGACY_RENEGOTIATION_DISABLED})) {
+      return role == Role::server
+                 ? " (the client offers only TLS versions or ciphers below TLS 1.2)"
+                 : " (the upstream may only speak TLS 1.0/1.1 or weak ciphers; allow legacy TLS "
+                   "towards the upstream if you must talk to it)";
+    }
+    if (role == Role::server &&
+        is_any_of(errors, {SSL_R_TLSV1_ALERT_UNKNOWN_CA, SSL_R_SSLV3_ALERT_BAD_CERTIFICATE,
+                           SSL_R_SSLV3_ALERT_CERTIFICATE_UNKNOWN})) {
+      return " (the client does not trust mailtap's CA: install the output of `mailtap ca "
+             "export` in the client)";
+    }
+    return {};
+  }
+
+  static std::string describe_ssl_error(int ssl_error) {
+    switch (ssl_error) {
+      case SSL_ERROR_ZERO_RETURN:
+        return "peer closed the connection during the handshake";
+      case SSL_ERROR_SYSCALL:
+        return "unexpected end of the encrypted stream";
+      default:
+        return "OpenSSL error " + std::to_string(ssl_error);
+    }
+  }
+
+  void on_handshake_complete() {
+    handshake_done = true;
+    info.version = SSL_get_version(ssl.get());
+    if (const SSL_CIPHER* cipher = SSL_get_current_cipher(ssl.get())) {
+      info.cipher = SSL_CIPHER_get_name(cipher);
+    }
+    const unsigned char* alpn = nullptr;
+    unsigned int alpn_length = 0;
+    SSL_get0_alpn_selected(ssl.get(), &alpn, &alpn_length);
+    if (alpn) info.alpn.assign(reinterpret_cast<const char*>(alpn), alpn_length);
+    info.session_reused = SSL_session_reused(ssl.get()) == 1;
+    if (role == Role::client) {
+      if (!is_ip_literal(client_options.server_name)) info.sni = client_options.server_name;
+      if (const X509* peer = SSL_get0_peer_certificate(ssl.get())) {
+        info.peer_certificate = describe_certificate(peer);
+      }
+      info.verification = client_options.verify ? "verified" : "skipped (--insecure)";
+    } else {
+      const char* sni = SSL_get_servername(ssl.get(), TLSEXT_NAMETYPE_host_name);
+      info.sni = sni ? sni : "";
+      info.verification = "not applicable";
+    }
+  }
+
+  // Encrypts `bytes` now; the handshake must be complete.
+  void encrypt(std::string_view bytes) {
+    while (!bytes.empty() && !failed) {
+      size_t written = 0;
+      int n = static_cast<int>(std::min<size_t>(bytes.size(), INT_MAX));
+      if (SSL_write_ex(ssl.get(), bytes.data(), static_cast<size_t>(n), &written) != 1) {
+        fail_with(with_openssl_errors(std::string("cannot encrypt data for the ") + peer_name()));
+        return;
+      }
+      bytes.remove_prefix(written);
+    }
+  }
+
+  // Decrypts while there is input or buffered record data (h2o's decode loop).
+  void read_plaintext() {
+    while (!failed && !peer_closed &&
+           (BIO_ctrl_pending(encrypted_in) > 0 || SSL_has_pending(ssl.get()) == 1)) {
+      size_t old_size = plaintext_in.size();
+      plaintext_in.resize(old_size + kReadPiece);
+      size_t got = 0;
+      int ok = SSL_read_ex(ssl.get(), plaintext_in.data() + old_size, kReadPiece, &got);
+      plaintext_in.resize(old_size + (ok == 1 ? got : 0));
+      if (ok == 1) continue;
+      int ssl_error = SSL_get_error(ssl.get(), ok);
+      if (ssl_error == SSL_ERROR_WANT_READ) return;
+      if (ssl_error == SSL_ERROR_ZERO_RETURN) {
+        peer_closed = true;
+        return;
+      }
+      OpenSslErrors errors = drain_openssl_errors();
+      fail_with(std::string("TLS error on the connection with the ") + peer_name() + ": " +
+                (errors.text.empty() ? describe_ssl_error(ssl_error) : errors.text));
+    }
+    // An idle session should not keep a 16 KiB read buffer alive.
+    if (plaintext_in.empty()) std::string().swap(plaintext_in);
+  }
+
+  void cycle() {
+    if (failed || in_cycle) return;
+    in_cycle = true;
+    started = true;
+    if (!handshake_done) {
+      int result = SSL_do_handshake(ssl.get());
+      if (result == 1) {
+        on_handshake_complete();
+      } else {
+        int ssl_error = SSL_get_error(ssl.get(), result);
+        if (ssl_error != SSL_ERROR_WANT_READ && ssl_error != SSL_ERROR_WANT_WRITE) {
+          fail_handshake(ssl_error);
+        }
+      }
+    }
+    if (handshake_done && !failed) {
+      if (!held_plaintext.empty() && !close_sent) {
+        encrypt(held_plaintext);
+        held_plaintext.clear();
+        held_plaintext.shrink_to_fit();
+      }
+      read_plaintext();
+    }
+    in_cycle = false;
+  }
+};
+
+TlsEndpoint::TlsEndpoint(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+TlsEndpoint::~TlsEndpoint() = default;
+
+std::unique_ptr<TlsEndpoint> TlsEndpoint::make_server(SSL_CTX* ctx, const LeafSpec& spec) {
+  auto impl = std::make_unique<Impl>();
+  impl->role = Role::server;
+  impl->server_state.spec = spec;
+  if (impl->attach(ctx)) {
+    SSL_set_accept_state(impl->ssl.get());
+    SSL_set_ex_data(impl->ssl.get(), detail::server_state_index(), &impl->server_state);
+  }
+  return std::unique_ptr<TlsEndpoint>(new TlsEndpoint(std::move(impl)));
+}
+
+std::unique_ptr<TlsEndpoint> TlsEndpoint::make_client(SSL_CTX* ctx, const ClientOptions& options) {
+  auto impl = std::make_unique<Impl>();
+  impl->role = Role::client;
+  impl->client_options = options;
+  if (impl->attach(ctx)) {
+    SSL* ssl = impl->ssl.get();
+    SSL_set_connect_state(ssl);
+    const std::string& name = options.server_name;
+    const bool ip = is_ip_literal(name);
+    bool ok = true;
+    // RFC 6066: SNI carries host names only, never IP literals.
+    if (!name.empty() && !ip) ok = SSL_set_tlsext_host_name(ssl, name.c_str()) == 1;
+    if (options.verify) {
+      SSL_set_verify(ssl, SSL_VERIFY_PEER, nullptr);
+      if (ip) {
+        ok = ok &&
+             X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), strip_brackets(name).c_str()) == 1;
+      } else if (!name.empty()) {
+        SSL_set_hostflags(ssl, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
+        ok = ok && SSL_set1_host(ssl, name.c_str()) == 1;
+      }
+    } else {
+      // --insecure: the handshake proceeds whatever the certificate says; info() still shows it.
+      SSL_set_verify(ssl, SSL_VERIFY_NONE, nullptr);
+    }
+    if (!ok) impl->fail_with(with_openssl_errors("cannot use '" + name + "' as the upstream name"));
+  }
+  return std::unique_ptr<TlsEndpoint>(new TlsEndpoint(std::move(impl)));
+}
+
+void TlsEndpoint::start() {
+  if (impl_->failed || impl_->started) return;
+  ERR_clear_error();
+  impl_->cycle();
+}
+
+void TlsEndpoint::feed_encrypted(std::string_view bytes) {
+  if (impl_->failed) return;
+  ERR_clear_error();
+  while (!bytes.empty()) {
+    int n = static_cast<int>(std::min<size_t>(bytes.size(), INT_MAX));
+    int written = BIO_write(impl_->encrypted_in, bytes.data(), n);
+    if (written <= 0) {
+      impl_->fail_with(with_openssl_errors("cannot buffer encrypted input"));
+      return;
+    }
+    bytes.remove_prefix(static_cast<size_t>(written));
+  }
+  impl_->cycle();
+}
+
+void TlsEndpoint::write_plaintext(std::string_view bytes) {
+  // Ignored after a failure or after our close_notify: nothing can carry them any more.
+  if (impl_->failed || impl_->close_sent || bytes.empty()) return;
+  ERR_clear_error();
+  if (!impl_->handshake_done || !impl_->held_plaintext.empty()) {
+    impl_->held_plaintext.append(bytes);
+    return;
+  }
+  impl_->encrypt(bytes);
+}
+
+void TlsEndpoint::close_notify() {
+  if (impl_->failed || impl_->close_sent || !impl_->ssl) return;
+  ERR_clear_error();
+  impl_->close_sent = true;
+  // Before the handshake there is no session to close; the caller just closes the socket.
+  if (!impl_->handshake_done) return;
+  if (!impl_->held_plaintext.empty()) {
+    impl_->encrypt(impl_->held_plaintext);
+    impl_->held_plaintext.clear();
+  }
+  if (SSL_shutdown(impl_->ssl.get()) < 0) {
+    // Not fatal for the data already delivered; record why the close was not clean.
+    impl_->fail_with(
+        with_openssl_errors(std::string("cannot send close_notify to the ") + impl_->peer_name()));
+  }
+}
+
+void TlsEndpoint::take_encrypted(std::string& out) {
+  if (!impl_->encrypted_out) return;
+  size_t pending = BIO_ctrl_pending(impl_->encrypted_out);
+  if (pending == 0) return;
+  size_t old_size = out.size();
+  out.resize(old_size + pending);
+  int got = BIO_read(impl_->encrypted_out, out.data() + old_size, static_cast<int>(pending));
+  out.resize(old_size + static_cast<size_t>(std::max(got, 0)));
+}
+
+void TlsEndpoint::take_plaintext(std::string& out) {
+  if (out.empty()) {
+    out.swap(impl_->plaintext_in);  // hands over the buffer, no copy
+  } else {
+    out.append(impl_->plaintext_in);
+  }
+  impl_->plaintext_in.clear();
+}
+
+bool TlsEndpoint::has_encrypted() const {
+  return impl_->encrypted_out && BIO_ctrl_pending(impl_->encrypted_out) > 0;
+}
+bool TlsEndpoint::has_plaintext() const {
+  return !impl_->plaintext_in.empty();
+}
+bool TlsEndpoint::handshake_complete() const {
+  return impl_->handshake_done;
+}
+bool TlsEndpoint::failed() const {
+  return impl_->failed;
+}
+const std::string& TlsEndpoint::error() const {
+  return impl_->error;
+}
+bool TlsEndpoint::peer_closed() const {
+  return impl_->peer_closed;
+}
+TlsInfo TlsEndpoint::info() const {
+  return impl_->info;
+}
+
+}  // namespace mailtap::tls
