@@ -46,7 +46,8 @@ class MessageSummarizer {
   void reset();
 
  private:
-  void absorb_header_bytes(std::string_view content);
+  void absorb_content(std::string_view content);
+  nlohmann::json parse_headers() const;
 
   bool dot_stuffed_;
   bool at_line_start_ = true;  // dot-unstuffing state across pieces
@@ -58,6 +59,7 @@ class MessageSummarizer {
   std::unique_ptr<EVP_MD_CTX, FreeMdCtx> sha_;
   std::string header_window_;  // the first kHeaderWindow content bytes (or up to the blank line)
   bool header_done_ = false;   // blank line seen or window full
+  bool header_complete_ = false;  // the blank line ending the header block was seen
 };
 
 }  // namespace mailtap::decode

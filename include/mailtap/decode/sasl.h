@@ -80,8 +80,10 @@ class SaslExchange {
 
  private:
   SaslStep make_step(const char* role);
-  void decode_client(std::string_view data, bool initial, SaslStep& step);
-  void decode_server(std::string_view data, SaslStep& step);
+  // Decode one message of the mechanism into step.fields/note; true when the client message
+  // carries a secret (so its wire text must be redacted).
+  bool decode_client(std::string_view data, bool initial, std::string_view wire, SaslStep& step);
+  void decode_server(std::string_view data, std::string_view wire, SaslStep& step);
   std::string secret(std::string_view value) const;
 
   DecodeOptions options_;
@@ -93,7 +95,9 @@ class SaslExchange {
   bool cancelled_ = false;
   bool finished_ = false;
   nlohmann::json outcome_;
-  std::string last_prompt_;  // LOGIN: what the server last asked for ("username"/"password")
+  std::string last_prompt_;   // LOGIN: what the server last asked for ("username"/"password")
+  std::string client_nonce_;  // SCRAM: r= of client-first, to check the server's nonce extends it
+  std::string scram_nonce_;   // SCRAM: r= of server-first, to check client-final repeats it
 };
 
 // One line of plain language about a mechanism, e.g. "PLAIN: user name and password in one base64

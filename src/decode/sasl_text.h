@@ -1,0 +1,32 @@
+// Small text helpers shared by the SASL and SMTP decoders (private to src/decode).
+// Everything put into a transcript's JSON must be valid UTF-8 (nlohmann::json refuses to dump
+// anything else), so decoded bytes go through json_safe() before they become a field.
+#pragma once
+
+#include <cstddef>
+#include <string>
+#include <string_view>
+
+namespace mailtap::decode::text {
+
+// Longest decoded value kept in a field; longer values are clipped with "..." and their size.
+inline constexpr size_t kMaxFieldBytes = 1024;
+
+// Valid UTF-8 kept; control characters (other than tab) and invalid bytes written as \xNN;
+// clipped to `max_bytes` (on a character boundary) with "..." appended when longer.
+std::string json_safe(std::string_view bytes, size_t max_bytes = kMaxFieldBytes);
+
+// True when the bytes are valid UTF-8 without control characters other than tab/CR/LF.
+bool is_printable(std::string_view bytes);
+
+// ASCII case-insensitive helpers.
+std::string upper(std::string_view s);
+bool iequals(std::string_view a, std::string_view b);
+bool istarts_with(std::string_view s, std::string_view prefix);
+
+// Strips ASCII spaces, tabs, CR and LF from both ends.
+std::string_view trim(std::string_view s);
+// Strips a trailing CRLF or LF (or a lone CR).
+std::string_view strip_eol(std::string_view line);
+
+}  // namespace mailtap::decode::text
