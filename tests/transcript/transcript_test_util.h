@@ -5,6 +5,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -23,6 +24,17 @@ inline std::filesystem::path transcript_root() {
       ("mailtap-transcript-tests-" + std::to_string(::getpid()));
   return root;
 }
+
+// Removes the per-process directory when the test binary exits.
+struct TranscriptRootCleaner {
+  ~TranscriptRootCleaner() {
+    std::error_code ec;
+    std::filesystem::remove_all(std::filesystem::temp_directory_path(ec) /
+                                    ("mailtap-transcript-tests-" + std::to_string(::getpid())),
+                                ec);
+  }
+};
+inline TranscriptRootCleaner transcript_root_cleaner;
 
 // A fresh, empty sub directory of transcript_root() for one test.
 inline std::filesystem::path fresh_dir(const std::string& name) {
@@ -134,6 +146,18 @@ inline void record_sample_smtp(SessionTranscript& s, Microseconds t0) {
                        {"reason", "upstream closed"},
                        {"bytes_in", 120},
                        {"bytes_out", 230}}));
+}
+
+// Writes one sample SMTP session into a fresh directory `name` and returns the file's path.
+inline std::filesystem::path write_sample_transcript(const std::string& name, Microseconds t0) {
+  WriterOptions o;
+  o.directory = fresh_dir(name);
+  TranscriptWriter writer(o);
+  auto s = writer.open(sample_header(name, t0));
+  record_sample_smtp(*s, t0);
+  s->finish();
+  writer.flush();
+  return s->path();
 }
 
 }  // namespace mailtap::transcript::testing
