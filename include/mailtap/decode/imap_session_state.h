@@ -1,0 +1,78 @@
+// What an IMAP session decoder remembers between lines: the capabilities the server announced, the
+// commands waiting for their completion (with what their untagged responses said so far), and
+// which command an untagged response most likely answers.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <deque>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "mailtap/core/clock.h"
+#include "mailtap/decode/imap_response.h"
+
+namespace mailtap::decode::imap {
+
+class Capabilities {
+ public:
+  void set(const std::vector<std::string>& names);  // replaces the whole list
+  void clear() { names_.clear(); known_ = false; }
+  bool known() const { return known_; }
+  bool has(std::string_view name) const;  // case-insensitive
+  std::vector<std::string> auth_mechanisms() const;  // the X of every AUTH=X
+  const std::vector<std::string>& names() const { return names_; }
+
+ private:
+  std::vector<std::string> names_;
+  bool known_ = false;
+};
+
+// A command sent and not yet completed.
+struct PendingCommand {
+  std::string tag;
+  std::string name;  // "FETCH", "UID FETCH"...
+  Microseconds sent_us = 0;
+  std::string mailbox;  // SELECT/EXAMINE/STATUS...: the mailbox named
+  std::string user;     // LOGIN/AUTHENTICATE: the user, when known
+  bool waits_for_literal_go_ahead = false;  // a synchronizing literal not yet invited by "+"
+  // Untagged data attributed to this command so far.
+  uint64_t untagged = 0;
+  uint64_t fetched = 0;   // FETCH responses
+  uint64_t listed = 0;    // LIST/LSUB responses
+  uint64_t matches = 0;   // SEARCH/ESEARCH count
+  nlohmann::json mailbox_state = nlohmann::json::object();  // SELECT/EXAMINE: FLAGS, EXISTS...
+};
+
+class PendingCommands {
+ public:
+  static constexpr size_t kMaxPending = 1000;
+
+  // Adds a command; false when the oldest one had to be forgotten to stay bounded.
+  bool add(PendingCommand command);
+  PendingCommand* find(std::string_view tag);
+  std::optional<PendingCommand> take(std::string_view tag);
+  // The command an untagged response belongs to: the oldest whose kind produces it, else the
+  // oldest still pending; null when nothing is pending (unsolicited data).
+  PendingCommand* attribute(const Response& response);
+  bool empty() const { return commands_.empty(); }
+  const std::deque<PendingCommand>& all() const { return commands_; }
+
+ private:
+  std::deque<PendingCommand> commands_;
+};
+
+// Adds what an untagged response says about the selected mailbox (FLAGS, EXISTS, RECENT and the
+// codes UIDVALIDITY, UIDNEXT, UNSEEN, HIGHESTMODSEQ, PERMANENTFLAGS, READ-ONLY/READ-WRITE) to
+// `state`. Returns false when the response carries none of these.
+bool absorb_mailbox_state(const Response& response, nlohmann::json& state);
+// "INBOX: 3 messages, 1 recent, UID validity 1594507084, next UID 4, read-only".
+std::string describe_mailbox_state(const std::string& mailbox, const nlohmann::json& state);
+
+// "1.2 ms", "350 us", "2.5 s".
+std::string describe_latency(int64_t microseconds);
+
+}  // namespace mailtap::decode::imap

@@ -1,0 +1,202 @@
+#include "mailtap/decode/imap_session_state.h"
+
+#include <algorithm>
+#include <cstdio>
+#include <initializer_list>
+
+#include "sasl_text.h"
+
+namespace mailtap::decode::imap {
+namespace {
+
+using nlohmann::json;
+
+bool one_of(std::string_view name, std::initializer_list<std::string_view> names) {
+  return std::find(names.begin(), names.end(), name) != names.end();
+}
+
+// Whether a command of this name is one that produces this untagged response.
+bool produces(std::string_view command, const Response& r) {
+  std::string_view base = command.rfind("UID ", 0) == 0 ? command.substr(4) : command;
+  const std::string& t = r.type;
+  if (t == "CAPABILITY" || r.code == "CAPABILITY") {
+    return one_of(command, {"CAPABILITY", "LOGIN", "AUTHENTICATE", "STARTTLS"});
+  }
+  if (t == "LIST" || t == "XLIST") return one_of(command, {"LIST", "XLIST"});
+  if (t == "LSUB") return command == "LSUB";
+  if (t == "STATUS") return one_of(command, {"STATUS", "LIST"});
+  if (t == "SEARCH" || t == "ESEARCH") return one_of(base, {"SEARCH", "SORT"});
+  if (t == "SORT") return base == "SORT";
+  if (t == "THREAD") return base == "THREAD";
+  if (t == "FETCH") return one_of(base, {"FETCH", "STORE"});
+  if (t == "EXPUNGE" || t == "VANISHED") {
+    return one_of(base, {"EXPUNGE", "CLOSE", "MOVE"}) || command == "SELECT";
+  }
+  if (t == "FLAGS" || t == "EXISTS" || t == "RECENT" ||
+      one_of(r.code, {"UIDVALIDITY", "UIDNEXT", "UNSEEN", "HIGHESTMODSEQ", "NOMODSEQ",
+                      "PERMANENTFLAGS", "CLOSED", "READ-ONLY", "READ-WRITE"})) {
+    return one_of(command, {"SELECT", "EXAMINE"});
+  }
+  if (t == "ID") return command == "ID";
+  if (t == "ENABLED") return command == "ENABLE";
+  if (t == "NAMESPACE") return command == "NAMESPACE";
+  if (t == "BYE") return command == "LOGOUT";
+  if (t == "QUOTA" || t == "QUOTAROOT") return one_of(command, {"GETQUOTA", "GETQUOTAROOT"});
+  if (t == "ACL" || t == "MYRIGHTS" || t == "LISTRIGHTS") {
+    return one_of(command, {"GETACL", "MYRIGHTS", "LISTRIGHTS"});
+  }
+  if (t == "METADATA") return command == "GETMETADATA";
+  return false;
+}
+
+std::string number_text(const json& v) {
+  if (v.is_number_unsigned()) return std::to_string(v.get<uint64_t>());
+  if (v.is_string()) return v.get<std::string>();
+  return v.dump();
+}
+
+std::optional<uint64_t> parse_number(std::string_view s) {
+  if (s.empty() || s.size() > 19) return std::nullopt;
+  uint64_t n = 0;
+  for (char c : s) {
+    if (c < '0' || c > '9') return std::nullopt;
+    n = n * 10 + static_cast<uint64_t>(c - '0');
+  }
+  return n;
+}
+
+}  // namespace
+
+void Capabilities::set(const std::vector<std::string>& names) {
+  names_.clear();
+  for (const auto& n : names) {
+    if (names_.size() >= 500) break;  // bounded, whatever the server sends
+    names_.push_back(n.substr(0, 200));
+  }
+  known_ = true;
+}
+
+bool Capabilities::has(std::string_view name) const {
+  return std::any_of(names_.begin(), names_.end(),
+                     [&](const std::string& n) { return text::iequals(n, name); });
+}
+
+std::vector<std::string> Capabilities::auth_mechanisms() const {
+  std::vector<std::string> out;
+  for (const auto& n : names_) {
+    if (text::istarts_with(n, "AUTH=")) out.push_back(text::upper(n.substr(5)));
+  }
+  return out;
+}
+
+bool PendingCommands::add(PendingCommand command) {
+  bool kept_all = true;
+  if (commands_.size() >= kMaxPending) {
+    commands_.pop_front();
+    kept_all = false;
+  }
+  commands_.push_back(std::move(command));
+  return kept_all;
+}
+
+PendingCommand* PendingCommands::find(std::string_view tag) {
+  for (auto& c : commands_) {
+    if (c.tag == tag) return &c;
+  }
+  return nullptr;
+}
+
+std::optional<PendingCommand> PendingCommands::take(std::string_view tag) {
+  for (auto it = commands_.begin(); it != commands_.end(); ++it) {
+    if (it->tag == tag) {
+      PendingCommand c = std::move(*it);
+      commands_.erase(it);
+      return c;
+    }
+  }
+  return std::nullopt;
+}
+
+PendingCommand* PendingCommands::attribute(const Response& response) {
+  if (commands_.empty()) return nullptr;
+  for (auto& c : commands_) {
+    if (produces(c.name, response)) return &c;
+  }
+  return &commands_.front();
+}
+
+bool absorb_mailbox_state(const Response& r, json& state) {
+  if (r.type == "FLAGS" && !r.values.empty()) {
+    json flags = json::array();
+    for (const Value& f : r.values[0].items) flags.push_back(text::json_safe(f.str(), 100));
+    state["flags"] = flags;
+    return true;
+  }
+  if ((r.type == "EXISTS" || r.type == "RECENT") && r.number) {
+    state[r.type == "EXISTS" ? "exists" : "recent"] = *r.number;
+    return true;
+  }
+  if (r.code.empty()) return false;
+  if (r.code == "UIDVALIDITY" || r.code == "UIDNEXT" || r.code == "UNSEEN" ||
+      r.code == "HIGHESTMODSEQ") {
+    const char* key = r.code == "UIDVALIDITY" ? "uidvalidity"
+                      : r.code == "UIDNEXT"   ? "uidnext"
+                      : r.code == "UNSEEN"    ? "unseen"
+                                              : "highestmodseq";
+    auto n = parse_number(r.code_args);
+    state[key] = n ? json(*n) : json(text::json_safe(r.code_args, 40));
+    return true;
+  }
+  if (r.code == "NOMODSEQ") {
+    state["highestmodseq"] = nullptr;
+    return true;
+  }
+  if (r.code == "PERMANENTFLAGS") {
+    state["permanentflags"] = text::json_safe(r.code_args, 300);
+    return true;
+  }
+  if (r.code == "READ-ONLY" || r.code == "READ-WRITE") {
+    state["access"] = r.code == "READ-ONLY" ? "read-only" : "read-write";
+    return true;
+  }
+  return false;
+}
+
+std::string describe_mailbox_state(const std::string& mailbox, const json& state) {
+  std::vector<std::string> parts;
+  if (state.contains("exists")) {
+    uint64_t n = state["exists"].get<uint64_t>();
+    parts.push_back(std::to_string(n) + (n == 1 ? " message" : " messages"));
+  }
+  if (state.contains("recent")) parts.push_back(number_text(state["recent"]) + " recent");
+  if (state.contains("unseen")) parts.push_back("first unseen " + number_text(state["unseen"]));
+  if (state.contains("uidvalidity")) {
+    parts.push_back("UID validity " + number_text(state["uidvalidity"]));
+  }
+  if (state.contains("uidnext")) parts.push_back("next UID " + number_text(state["uidnext"]));
+  if (state.contains("highestmodseq") && !state["highestmodseq"].is_null()) {
+    parts.push_back("highest mod-sequence " + number_text(state["highestmodseq"]));
+  }
+  if (state.contains("permanentflags") && state["permanentflags"] == "()") {
+    parts.push_back("no permanent flag changes");
+  }
+  if (state.contains("access")) parts.push_back(state["access"].get<std::string>());
+  std::string out = "\"" + mailbox + "\"";
+  for (size_t i = 0; i < parts.size(); ++i) out += (i == 0 ? ": " : ", ") + parts[i];
+  return out;
+}
+
+std::string describe_latency(int64_t us) {
+  char buf[64];
+  if (us < 0) return "an unknown time";
+  if (us < 1000) {
+    std::snprintf(buf, sizeof buf, "%lld us", static_cast<long long>(us));
+  } else if (us < 1000000) {
+    std::snprintf(buf, sizeof buf, "%.1f ms", static_cast<double>(us) / 1000.0);
+  } else {
+    std::snprintf(buf, sizeof buf, "%.2f s", static_cast<double>(us) / 1e6);
+  }
+  return buf;
+}
+
+}  // namespace mailtap::decode::imap
