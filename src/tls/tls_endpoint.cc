@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <climits>
+#include <optional>
 
 #include "mailtap/tls/openssl_handles.h"
 #include "mailtap/tls/tls_contexts.h"
@@ -32,6 +33,12 @@ std::string join_names(const CertificateInfo& cert) {
   return out.empty() ? "no names" : out;
 }
 
+// SSL ex_data slot pointing back at the endpoint, for the verify callback.
+int endpoint_index() {
+  static const int index = SSL_get_ex_new_index(0, nullptr, nullptr, nullptr, nullptr);
+  return index;
+}
+
 }  // namespace
 
 struct TlsEndpoint::Impl {
@@ -52,6 +59,23 @@ struct TlsEndpoint::Impl {
   bool in_cycle = false;
   std::string error;
   TlsInfo info;
+  // The upstream certificate that failed verification (OpenSSL keeps no peer certificate then).
+  std::optional<CertificateInfo> rejected_certificate;
+
+  static int on_verify(int preverify_ok, X509_STORE_CTX* store) noexcept {
+    if (preverify_ok) return 1;
+    auto* ssl =
+        static_cast<SSL*>(X509_STORE_CTX_get_ex_data(store, SSL_get_ex_data_X509_STORE_CTX_idx()));
+    auto* self = ssl ? static_cast<Impl*>(SSL_get_ex_data(ssl, endpoint_index())) : nullptr;
+    if (self && !self->rejected_certificate) {
+      try {
+        self->rejected_certificate = describe_certificate(X509_STORE_CTX_get0_cert(store));
+      } catch (...) {
+        // Only used to word the error message; the verification fails either way.
+      }
+    }
+    return 0;
+  }
 
   const char* peer_name() const { return role == Role::client ? "upstream" : "client"; }
 
@@ -102,10 +126,9 @@ struct TlsEndpoint::Impl {
     std::string message = "upstream certificate verify failed: ";
     message += X509_verify_cert_error_string(verify);
     if (verify == X509_V_ERR_HOSTNAME_MISMATCH || verify == X509_V_ERR_IP_ADDRESS_MISMATCH) {
-      const X509* peer = SSL_get0_peer_certificate(ssl.get());
       message += " (";
-      if (peer) {
-        message += "the certificate is for " + join_names(describe_certificate(peer)) + ", not " +
+      if (rejected_certificate) {
+        message += "the certificate is for " + join_names(*rejected_certificate) + ", not " +
                    client_options.server_name + "; ";
       }
       message += "connect by a name the certificate lists, or --insecure)";
@@ -270,7 +293,8 @@ std::unique_ptr<TlsEndpoint> TlsEndpoint::make_client(SSL_CTX* ctx, const Client
     // RFC 6066: SNI carries host names only, never IP literals.
     if (!name.empty() && !ip) ok = SSL_set_tlsext_host_name(ssl, name.c_str()) == 1;
     if (options.verify) {
-      SSL_set_verify(ssl, SSL_VERIFY_PEER, nullptr);
+      SSL_set_ex_data(ssl, endpoint_index(), impl.get());
+      SSL_set_verify(ssl, SSL_VERIFY_PEER, &Impl::on_verify);
       if (ip) {
         ok = ok &&
              X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), strip_brackets(name).c_str()) == 1;
