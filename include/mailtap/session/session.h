@@ -1,0 +1,110 @@
+// The sans-I/O core of one proxied session: events in, commands out, transcript events recorded.
+// Decides the TLS transitions of both legs (implicit, STARTTLS passed through, answered by mailtap,
+// or negotiated by mailtap with the upstream), relays frames, and fails closed.
+#pragma once
+
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "mailtap/core/clock.h"
+#include "mailtap/core/protocol.h"
+#include "mailtap/session/commands.h"
+#include "mailtap/session/events.h"
+#include "mailtap/session/framing.h"
+#include "mailtap/session/protocol_rules.h"
+#include "mailtap/transcript/event.h"
+
+namespace mailtap::session {
+
+struct SessionConfig {
+  Protocol protocol = Protocol::smtp;
+  TlsMode client_tls = TlsMode::plain;
+  TlsMode upstream_tls = TlsMode::plain;
+  std::string upstream_host;  // for the leaf certificate when nothing better is known
+  bool upstream_insecure = false;
+  LineLimits limits;
+  std::string ehlo_name = "mailtap.invalid";  // used when mailtap negotiates STARTTLS itself
+};
+
+class EventSink {
+ public:
+  virtual ~EventSink() = default;
+  virtual void record(transcript::Event event) = 0;
+};
+
+class Session {
+ public:
+  Session(SessionConfig config, Clock clock, EventSink& sink);
+  ~Session();
+
+  void handle(const Event& event, std::vector<Command>& out);
+  std::vector<Command> handle(const Event& event);
+  bool finished() const { return finished_; }
+
+ private:
+  enum class Upstream { idle, connecting, tls, greeting, negotiating, negotiating_tls, upgrading, ready };
+  enum class Client { waiting, tls_handshake, relaying, starttls_sent, upgrading };
+
+  void on(const ClientAccepted& e);
+  void on(const UpstreamConnected& e);
+  void on(const UpstreamConnectFailed& e);
+  void on(const BytesReceived& e);
+  void on(const TlsEstablished& e);
+  void on(const TlsFailed& e);
+  void on(const PeerClosed& e);
+  void on(const TimedOut& e);
+  void on(const ShutdownRequested& e);
+
+  void on_client_frame(Frame& frame);
+  void on_server_frame(Frame& frame);
+  void on_greeting_line(Frame& frame);
+  void on_negotiation_line(Frame& frame);
+  void on_starttls_reply(Frame& frame);
+  void client_ready();
+  void forward_to_client(Frame& frame);
+  void answer_client(std::string bytes, std::string_view note);
+  void upgrade_client();
+  void start_upstream_tls();
+  void deliver_synthesized(std::string bytes, std::string_view note);
+  void drop_rest(Side side);
+  void on_dropped_after_starttls(Side side);
+  void fail(std::string_view code, std::string reason);
+  void close(std::string reason);
+
+  void send(Side side, std::string bytes);
+  void record_data(transcript::Party from, transcript::Party to, transcript::FrameKind kind,
+                   const std::string& bytes, bool over_tls);
+  void record(transcript::EventType type, nlohmann::json fields);
+  void warn(std::string_view code, std::string message);
+  CapabilityPolicy capability_policy() const;
+  tls::LeafSpec leaf_spec() const;
+  bool tls_up(Side side) const { return side == Side::client ? client_tls_up_ : upstream_tls_up_; }
+  bool passthrough_starttls() const;
+
+  SessionConfig config_;
+  Clock clock_;
+  EventSink& sink_;
+  std::unique_ptr<Framing> framing_;
+  std::unique_ptr<ProtocolRules> rules_;
+  std::vector<Command>* out_ = nullptr;
+
+  Upstream upstream_ = Upstream::idle;
+  Client client_ = Client::waiting;
+  bool client_tls_up_ = false;
+  bool upstream_tls_up_ = false;
+  std::optional<tls::CertificateInfo> upstream_cert_;
+  std::string greeting_;          // held until the client leg is ready
+  std::string starttls_tag_;      // IMAP tag of the client's STARTTLS in flight
+  std::string starttls_reply_;    // upstream's positive reply, delivered once its TLS is up
+  std::optional<std::string> pending_fatal_;  // said to the client once its TLS is up
+  bool discard_[2] = {false, false};  // drop what is left of the current batch from a side
+  bool eof_[2] = {false, false};
+  uint64_t bytes_in_[2] = {0, 0};   // plaintext received from a leg
+  uint64_t bytes_out_[2] = {0, 0};  // plaintext sent to a leg
+  bool finished_ = false;
+  std::vector<Frame> frames_;  // reused per batch
+};
+
+}  // namespace mailtap::session

@@ -1,0 +1,288 @@
+#include "mailtap/io/connection.h"
+
+#include <arpa/inet.h>
+
+#include "mailtap/tls/tls_endpoint.h"
+
+namespace mailtap::io {
+namespace {
+
+std::string address_of(const sockaddr* sa) {
+  char host[INET6_ADDRSTRLEN] = {0};
+  if (sa->sa_family == AF_INET) {
+    auto* in = reinterpret_cast<const sockaddr_in*>(sa);
+    uv_ip4_name(in, host, sizeof host);
+    return std::string(host) + ":" + std::to_string(ntohs(in->sin_port));
+  }
+  if (sa->sa_family == AF_INET6) {
+    auto* in6 = reinterpret_cast<const sockaddr_in6*>(sa);
+    uv_ip6_name(in6, host, sizeof host);
+    return "[" + std::string(host) + "]:" + std::to_string(ntohs(in6->sin6_port));
+  }
+  return "?";
+}
+
+std::string peer_of(uv_tcp_t* tcp, bool local) {
+  sockaddr_storage ss{};
+  int len = sizeof ss;
+  int rc = local ? uv_tcp_getsockname(tcp, reinterpret_cast<sockaddr*>(&ss), &len)
+                 : uv_tcp_getpeername(tcp, reinterpret_cast<sockaddr*>(&ss), &len);
+  return rc == 0 ? address_of(reinterpret_cast<sockaddr*>(&ss)) : "?";
+}
+
+}  // namespace
+
+Connection::Connection(uv_loop_t* loop, const ListenerContext& context, std::string session_id,
+                       Finished finished)
+    : loop_(loop),
+      context_(context),
+      id_(std::move(session_id)),
+      finished_(std::move(finished)),
+      client_(loop, Side::client, *this),
+      server_(loop, Side::server, *this) {
+  uv_timer_init(loop, &timer_);
+  timer_.data = this;
+}
+
+Connection::~Connection() {
+  if (addresses_) uv_freeaddrinfo(addresses_);
+}
+
+void Connection::start() {
+  uv_tcp_nodelay(client_.tcp(), 1);
+  const ListenerConfig& cfg = context_.config;
+  transcript::SessionHeader header;
+  header.session_id = id_;
+  header.protocol = cfg.protocol;
+  header.listener = cfg.name;
+  header.listen = cfg.listen.str();
+  header.client_address = peer_of(client_.tcp(), false);
+  header.upstream = cfg.upstream.str();
+  header.client_tls = cfg.client_tls;
+  header.upstream_tls = cfg.upstream_tls;
+  header.upstream_insecure = context_.upstream_insecure;
+  header.started_us = system_now_us();
+  transcript_ = context_.writer->open(header);
+
+  session::SessionConfig sc;
+  sc.protocol = cfg.protocol;
+  sc.client_tls = cfg.client_tls;
+  sc.upstream_tls = cfg.upstream_tls;
+  sc.upstream_host = cfg.upstream.host;
+  sc.upstream_insecure = context_.upstream_insecure;
+  sc.limits = cfg.limits;
+  session_ = std::make_unique<session::Session>(sc, &system_now_us, *this);
+
+  last_activity_ = uv_now(loop_);
+  uv_timer_start(&timer_, &Connection::on_tick, 1000, 1000);
+  dispatch(session::ClientAccepted{header.client_address, peer_of(client_.tcp(), true)});
+}
+
+void Connection::shutdown(const std::string& reason) {
+  if (closing_) return;
+  dispatch(session::ShutdownRequested{reason});
+  begin_close();
+}
+
+// ---- session plumbing ----------------------------------------------------------------------
+
+void Connection::record(transcript::Event event) {
+  if (transcript_) transcript_->record(std::move(event));
+}
+
+void Connection::dispatch(const session::Event& event) {
+  if (closing_ || !session_) return;
+  std::vector<session::Command> commands;
+  session_->handle(event, commands);
+  for (auto& c : commands) execute(c);
+}
+
+void Connection::execute(session::Command& command) {
+  std::visit(
+      [this](auto& c) {
+        using T = std::decay_t<decltype(c)>;
+        if constexpr (std::is_same_v<T, session::ConnectUpstream>) {
+          connect_upstream();
+        } else if constexpr (std::is_same_v<T, session::Send>) {
+          Leg& to = leg(c.side);
+          to.write(std::move(c.bytes));
+          // Backpressure: a slow reader stops us reading the side that feeds it.
+          if (to.pending_write_bytes() > Leg::kHighWatermark) leg(other(c.side)).set_paused(true);
+        } else if constexpr (std::is_same_v<T, session::StartTls>) {
+          handshake_started_ = uv_now(loop_);
+          if (c.side == Side::client) {
+            client_.start_tls(tls::TlsEndpoint::make_server(context_.client_ctx, c.leaf));
+          } else {
+            tls::ClientOptions options;
+            options.server_name = context_.config.upstream.host;
+            options.verify = !context_.upstream_insecure;
+            server_.start_tls(tls::TlsEndpoint::make_client(context_.upstream_ctx, options));
+          }
+        } else if constexpr (std::is_same_v<T, session::StartReading>) {
+          leg(c.side).allow_reading();
+        } else if constexpr (std::is_same_v<T, session::ShutdownWrite>) {
+          leg(c.side).shutdown_write();
+        } else if constexpr (std::is_same_v<T, session::Close>) {
+          begin_close();
+        }
+      },
+      command);
+}
+
+// ---- legs ----------------------------------------------------------------------------------
+
+void Connection::on_plaintext(Side side, std::string_view bytes) {
+  last_activity_ = uv_now(loop_);
+  dispatch(session::BytesReceived{side, bytes});
+}
+
+void Connection::on_eof(Side side, bool reset, std::string reason) {
+  last_activity_ = uv_now(loop_);
+  dispatch(session::PeerClosed{side, reset, std::move(reason)});
+}
+
+void Connection::on_tls_established(Side side, const tls::TlsInfo& info) {
+  dispatch(session::TlsEstablished{side, info});
+}
+
+void Connection::on_tls_failed(Side side, std::string reason) {
+  dispatch(session::TlsFailed{side, std::move(reason)});
+}
+
+void Connection::on_write_drained(Side side) { leg(other(side)).set_paused(false); }
+
+void Connection::on_leg_closed(Side) {
+  --open_handles_;
+  maybe_finished();
+}
+
+// ---- upstream connection -------------------------------------------------------------------
+
+void Connection::connect_upstream() {
+  connecting_ = true;
+  connect_started_ = uv_now(loop_);
+  const HostPort& up = context_.config.upstream;
+  addrinfo hints{};
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  resolve_req_.data = this;
+  std::string port = std::to_string(up.port);
+  if (uv_getaddrinfo(loop_, &resolve_req_, &Connection::on_resolved, up.host.c_str(), port.c_str(),
+                     &hints) == 0) {
+    ++pending_ops_;
+  } else {
+    connecting_ = false;
+    dispatch(session::UpstreamConnectFailed{"cannot resolve " + up.host});
+  }
+}
+
+void Connection::on_resolved(uv_getaddrinfo_t* req, int status, addrinfo* res) {
+  auto* self = static_cast<Connection*>(req->data);
+  --self->pending_ops_;
+  if (self->closing_ || status != 0) {
+    if (res) uv_freeaddrinfo(res);
+    if (!self->closing_) {
+      self->connecting_ = false;
+      self->dispatch(session::UpstreamConnectFailed{"cannot resolve " +
+                                                    self->context_.config.upstream.host + ": " +
+                                                    uv_strerror(status)});
+    }
+    self->maybe_finished();
+    return;
+  }
+  self->addresses_ = res;
+  self->next_address_ = res;
+  self->try_next_address();
+}
+
+void Connection::try_next_address() {
+  while (next_address_) {
+    addrinfo* ai = next_address_;
+    next_address_ = ai->ai_next;
+    connect_req_.data = this;
+    int rc = uv_tcp_connect(&connect_req_, server_.tcp(), ai->ai_addr, &Connection::on_connected);
+    if (rc == 0) {
+      ++pending_ops_;
+      return;
+    }
+    last_connect_error_ = uv_strerror(rc);
+  }
+  connecting_ = false;
+  dispatch(session::UpstreamConnectFailed{context_.config.upstream.str() + ": " +
+                                          last_connect_error_});
+}
+
+void Connection::on_connected(uv_connect_t* req, int status) {
+  auto* self = static_cast<Connection*>(req->data);
+  --self->pending_ops_;
+  if (self->closing_) {
+    self->maybe_finished();
+    return;
+  }
+  if (status != 0) {
+    self->last_connect_error_ = uv_strerror(status);
+    // A failed connect leaves the handle unusable for another attempt on most platforms, so
+    // only the first address is tried per handle; report the failure.
+    self->next_address_ = nullptr;
+    self->try_next_address();
+    return;
+  }
+  self->connecting_ = false;
+  uv_tcp_nodelay(self->server_.tcp(), 1);
+  self->server_.allow_reading();
+  self->dispatch(session::UpstreamConnected{peer_of(self->server_.tcp(), false)});
+}
+
+// ---- deadlines and closing -----------------------------------------------------------------
+
+void Connection::on_tick(uv_timer_t* t) { static_cast<Connection*>(t->data)->check_deadlines(); }
+
+void Connection::check_deadlines() {
+  uint64_t now = uv_now(loop_);
+  const Timeouts& to = context_.timeouts;
+  if (closing_) {
+    if (now - closing_started_ > to.close_ms) {
+      client_.force_close();
+      server_.force_close();
+    }
+    return;
+  }
+  if (connecting_ && now - connect_started_ > to.connect_ms) {
+    connecting_ = false;
+    dispatch(session::TimedOut{"connecting to the upstream " + context_.config.upstream.str()});
+  } else if ((client_.tls_handshaking() || server_.tls_handshaking()) &&
+             now - handshake_started_ > to.handshake_ms) {
+    dispatch(session::TimedOut{std::string("the TLS handshake with the ") +
+                               (server_.tls_handshaking() ? "upstream" : "client")});
+  } else if (now - last_activity_ > to.idle_ms) {
+    dispatch(session::TimedOut{"activity (idle for " + std::to_string(to.idle_ms / 1000) + " s)"});
+  }
+}
+
+void Connection::begin_close() {
+  if (closing_) return;
+  closing_ = true;
+  closing_started_ = uv_now(loop_);
+  if (pending_ops_ > 0 && connecting_) uv_cancel(reinterpret_cast<uv_req_t*>(&resolve_req_));
+  client_.close();
+  server_.close();
+  if (transcript_) transcript_->finish();
+}
+
+void Connection::maybe_finished() {
+  if (!closing_ || pending_ops_ > 0) return;
+  if (open_handles_ == 1 && !uv_is_closing(reinterpret_cast<uv_handle_t*>(&timer_))) {
+    uv_timer_stop(&timer_);
+    uv_close(reinterpret_cast<uv_handle_t*>(&timer_), &Connection::on_timer_closed);
+    return;
+  }
+  if (open_handles_ == 0) finished_(this);
+}
+
+void Connection::on_timer_closed(uv_handle_t* h) {
+  auto* self = static_cast<Connection*>(h->data);
+  --self->open_handles_;
+  self->maybe_finished();
+}
+
+}  // namespace mailtap::io

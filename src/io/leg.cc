@@ -1,0 +1,212 @@
+#include "mailtap/io/leg.h"
+
+namespace mailtap::io {
+namespace {
+
+// One read buffer per thread: reads are consumed synchronously inside the read callback, so a
+// session holds no read buffer of its own while idle.
+constexpr size_t kReadBufferSize = 64 << 10;
+thread_local char g_read_buffer[kReadBufferSize];
+
+struct WriteRequest {
+  uv_write_t req;
+  std::string data;
+  Leg* leg;
+};
+
+}  // namespace
+
+Leg::Leg(uv_loop_t* loop, Side side, LegOwner& owner) : side_(side), owner_(owner) {
+  uv_tcp_init(loop, &tcp_);
+  tcp_.data = this;
+}
+
+Leg::~Leg() = default;
+
+void Leg::allow_reading() {
+  read_allowed_ = true;
+  update_reading();
+}
+
+void Leg::set_paused(bool paused) {
+  paused_ = paused;
+  update_reading();
+}
+
+void Leg::update_reading() {
+  bool want = read_allowed_ && !paused_ && !eof_ && !closing_;
+  if (want && !reading_) {
+    if (uv_read_start(stream(), &Leg::on_alloc, &Leg::on_read) == 0) reading_ = true;
+  } else if (!want && reading_) {
+    uv_read_stop(stream());
+    reading_ = false;
+  }
+}
+
+void Leg::on_alloc(uv_handle_t*, size_t, uv_buf_t* buf) {
+  *buf = uv_buf_init(g_read_buffer, kReadBufferSize);
+}
+
+void Leg::on_read(uv_stream_t* s, ssize_t n, const uv_buf_t* buf) {
+  Leg* leg = static_cast<Leg*>(s->data);
+  if (n == 0 || leg->closing_) return;
+  if (n < 0) {
+    leg->eof_ = true;
+    leg->update_reading();
+    bool reset = n != UV_EOF;
+    leg->owner_.on_eof(leg->side_, reset, reset ? uv_strerror(static_cast<int>(n)) : "");
+    return;
+  }
+  leg->wire_in_ += static_cast<uint64_t>(n);
+  leg->handle_bytes(std::string_view(buf->base, static_cast<size_t>(n)));
+}
+
+void Leg::handle_bytes(std::string_view bytes) {
+  if (!tls_) {
+    owner_.on_plaintext(side_, bytes);
+    return;
+  }
+  tls_->feed_encrypted(bytes);
+  flush_tls();
+  if (tls_->failed()) {
+    owner_.on_tls_failed(side_, tls_->error());
+    return;
+  }
+  if (!tls_reported_ && tls_->handshake_complete()) {
+    tls_reported_ = true;
+    owner_.on_tls_established(side_, tls_->info());
+    if (closing_ || !tls_) return;
+  }
+  if (tls_->has_plaintext()) {
+    scratch_.clear();
+    tls_->take_plaintext(scratch_);
+    std::string plain;
+    plain.swap(scratch_);
+    owner_.on_plaintext(side_, plain);
+    if (closing_ || !tls_) return;
+  }
+  if (tls_->peer_closed() && !eof_) {
+    eof_ = true;
+    update_reading();
+    owner_.on_eof(side_, false, "TLS close_notify");
+  }
+}
+
+void Leg::write(std::string bytes) {
+  if (closing_ || bytes.empty()) return;
+  if (!tls_) {
+    write_wire(std::move(bytes));
+    return;
+  }
+  tls_->write_plaintext(bytes);
+  flush_tls();
+}
+
+void Leg::flush_tls() {
+  if (!tls_ || !tls_->has_encrypted()) return;
+  std::string out;
+  tls_->take_encrypted(out);
+  write_wire(std::move(out));
+}
+
+void Leg::write_wire(std::string bytes) {
+  if (bytes.empty() || uv_is_closing(reinterpret_cast<uv_handle_t*>(&tcp_))) return;
+  wire_out_ += bytes.size();
+  size_t offset = 0;
+  if (pending_write_bytes_ == 0) {
+    // Fast path: most writes complete at once and need no request or copy.
+    uv_buf_t b = uv_buf_init(bytes.data(), static_cast<unsigned>(bytes.size()));
+    int n = uv_try_write(stream(), &b, 1);
+    if (n > 0) offset = static_cast<size_t>(n);
+    if (offset == bytes.size()) return;
+  }
+  auto* req = new WriteRequest{{}, offset ? bytes.substr(offset) : std::move(bytes), this};
+  req->req.data = req;
+  pending_write_bytes_ += req->data.size();
+  uv_buf_t b = uv_buf_init(req->data.data(), static_cast<unsigned>(req->data.size()));
+  if (uv_write(&req->req, stream(), &b, 1, &Leg::on_write) != 0) {
+    pending_write_bytes_ -= req->data.size();
+    delete req;
+  }
+}
+
+void Leg::on_write(uv_write_t* r, int) {
+  auto* req = static_cast<WriteRequest*>(r->data);
+  Leg* leg = req->leg;
+  size_t before = leg->pending_write_bytes_;
+  leg->pending_write_bytes_ -= req->data.size();
+  delete req;
+  if (before >= kLowWatermark && leg->pending_write_bytes_ < kLowWatermark && !leg->closing_)
+    leg->owner_.on_write_drained(leg->side_);
+}
+
+void Leg::start_tls(std::unique_ptr<tls::TlsEndpoint> endpoint) {
+  tls_ = std::move(endpoint);
+  tls_reported_ = false;
+  tls_->start();
+  flush_tls();
+}
+
+void Leg::shutdown_write() {
+  if (closing_ || shutdown_sent_) return;
+  if (tls_ && tls_->handshake_complete()) {
+    tls_->close_notify();
+    flush_tls();
+  }
+  auto* req = new uv_shutdown_t;
+  req->data = this;
+  if (uv_shutdown(req, stream(), &Leg::on_shutdown) != 0) {
+    delete req;
+    return;
+  }
+  shutdown_sent_ = true;
+}
+
+void Leg::on_shutdown(uv_shutdown_t* req, int) {
+  Leg* leg = static_cast<Leg*>(req->data);
+  delete req;
+  if (leg->close_after_shutdown_ &&
+      !uv_is_closing(reinterpret_cast<uv_handle_t*>(&leg->tcp_)))
+    uv_close(reinterpret_cast<uv_handle_t*>(&leg->tcp_), &Leg::on_close);
+}
+
+void Leg::close() {
+  if (closing_) return;
+  closing_ = true;
+  if (reading_) {
+    uv_read_stop(stream());
+    reading_ = false;
+  }
+  if (tls_ && tls_->handshake_complete() && !shutdown_sent_) {
+    tls_->close_notify();
+    flush_tls();
+  }
+  // Let queued writes reach the peer (e.g. a final "421 ..."), then close.
+  if (pending_write_bytes_ > 0 && !shutdown_sent_) {
+    auto* req = new uv_shutdown_t;
+    req->data = this;
+    if (uv_shutdown(req, stream(), &Leg::on_shutdown) == 0) {
+      shutdown_sent_ = true;
+      close_after_shutdown_ = true;
+      return;
+    }
+    delete req;
+  } else if (pending_write_bytes_ > 0 && shutdown_sent_) {
+    close_after_shutdown_ = true;
+    return;
+  }
+  uv_close(reinterpret_cast<uv_handle_t*>(&tcp_), &Leg::on_close);
+}
+
+void Leg::force_close() {
+  closing_ = true;
+  if (!uv_is_closing(reinterpret_cast<uv_handle_t*>(&tcp_)))
+    uv_close(reinterpret_cast<uv_handle_t*>(&tcp_), &Leg::on_close);
+}
+
+void Leg::on_close(uv_handle_t* h) {
+  Leg* leg = static_cast<Leg*>(h->data);
+  leg->owner_.on_leg_closed(leg->side_);
+}
+
+}  // namespace mailtap::io

@@ -1,0 +1,98 @@
+// IMAP framing: lines in both directions, and literals ({n}, {n+}, {n-}, ~{n}) streamed as
+// `literal` frames. A literal's bytes are data, never a command, whatever they read.
+#include <charconv>
+
+#include "mailtap/session/framing.h"
+#include "mailtap/session/line_splitter.h"
+#include "session/framing_factories.h"
+#include "session/text_util.h"
+
+namespace mailtap::session {
+namespace {
+
+using transcript::FrameKind;
+
+// RFC 3501/9051: a literal's length is a 32-bit number.
+constexpr uint64_t kMaxLiteral = 4294967295ULL;
+
+struct Direction {
+  LineSplitter lines;
+  uint64_t literal_left = 0;
+};
+
+class ImapFraming final : public Framing {
+ public:
+  explicit ImapFraming(const LineLimits& limits) : limits_(limits) {
+    if (limits_.client_command == 0) limits_.client_command = 8192;
+    if (limits_.server_line == 0) limits_.server_line = 1 << 20;
+  }
+
+  std::optional<FramingError> feed(Side from, std::string_view in,
+                                   std::vector<Frame>& out) override {
+    Direction& d = from == Side::client ? client_ : server_;
+    size_t limit = from == Side::client ? limits_.client_command : limits_.server_line;
+    while (!in.empty()) {
+      if (d.literal_left > 0) {
+        size_t n = static_cast<size_t>(std::min<uint64_t>(d.literal_left, in.size()));
+        out.push_back({FrameKind::literal, std::string(in.substr(0, n))});
+        in.remove_prefix(n);
+        d.literal_left -= n;
+        continue;
+      }
+      std::string line;
+      auto r = d.lines.next(in, limit, line);
+      if (r == LineSplitter::Result::need_more) return std::nullopt;
+      if (r == LineSplitter::Result::too_long)
+        return FramingError{std::string(from == Side::client ? "command line from the client"
+                                                             : "response line from the server") +
+                                " longer than " + std::to_string(limit) + " octets",
+                            "line_too_long"};
+      auto literal = literal_size(line);
+      if (!literal) return literal.error;
+      d.literal_left = literal.size;
+      out.push_back({FrameKind::line, std::move(line)});
+    }
+    return std::nullopt;
+  }
+
+  std::string take_pending(Side from) override {
+    return (from == Side::client ? client_ : server_).lines.take_pending();
+  }
+
+ private:
+  struct LiteralSize {
+    uint64_t size = 0;
+    std::optional<FramingError> error;
+    explicit operator bool() const { return !error; }
+  };
+
+  // The literal announced at the end of `line`, 0 when none.
+  static LiteralSize literal_size(std::string_view line) {
+    std::string_view s = trim_crlf(line);
+    if (s.empty() || s.back() != '}') return {};
+    size_t open = s.rfind('{');
+    if (open == std::string_view::npos) return {};
+    std::string_view inner = s.substr(open + 1, s.size() - open - 2);
+    if (!inner.empty() && (inner.back() == '+' || inner.back() == '-')) inner.remove_suffix(1);
+    if (!all_digits(inner)) return {};  // "{abc}" in text is not a literal
+    uint64_t n = 0;
+    auto [p, ec] = std::from_chars(inner.data(), inner.data() + inner.size(), n);
+    if (ec != std::errc() || p != inner.data() + inner.size() || n > kMaxLiteral) {
+      return {0, FramingError{"literal size {" + std::string(inner.substr(0, 32)) +
+                                  "} is larger than IMAP allows (4294967295)",
+                              "bad_literal"}};
+    }
+    return {n, std::nullopt};
+  }
+
+  LineLimits limits_;
+  Direction client_, server_;
+};
+
+}  // namespace
+
+std::unique_ptr<Framing> make_imap_framing(const LineLimits& limits) {
+  return std::make_unique<ImapFraming>(limits);
+}
+
+}  // namespace mailtap::session

@@ -1,0 +1,92 @@
+// POP3 specifics for the session: STLS (RFC 2595), +OK/-ERR, mailtap's own words, and the STLS
+// line of CAPA responses (RFC 2449).
+#include "mailtap/session/protocol_rules.h"
+#include "session/rules_factories.h"
+#include "session/text_util.h"
+
+namespace mailtap::session {
+namespace {
+
+bool is_ok(std::string_view line) { return line.rfind("+OK", 0) == 0; }
+
+class Pop3Rules final : public ProtocolRules {
+ public:
+  ClientCommand parse_client_line(std::string_view line) const override {
+    ClientCommand c;
+    c.verb = upper(word(line, 0));
+    c.starttls = c.verb == "STLS";
+    c.credentials = c.verb == "USER" || c.verb == "PASS" || c.verb == "APOP" ||
+                    (c.verb == "AUTH" && !word(line, 1).empty());
+    return c;
+  }
+
+  ReplyState greeting_line(std::string_view line) const override {
+    return is_ok(line) ? ReplyState::positive : ReplyState::negative;
+  }
+  ReplyState starttls_reply(std::string_view line, std::string_view) const override {
+    return is_ok(line) ? ReplyState::positive : ReplyState::negative;
+  }
+
+  std::string fatal_error(std::string_view reason) const override {
+    return "-ERR mailtap: " + std::string(reason) + "\r\n";
+  }
+  std::string starttls_ok(std::string_view) const override {
+    return "+OK Begin TLS negotiation (mailtap)\r\n";
+  }
+  std::string starttls_refused(std::string_view, std::string_view reason) const override {
+    return "-ERR mailtap: " + std::string(reason) + "\r\n";
+  }
+  std::string tls_required(std::string_view) const override {
+    return "-ERR mailtap: TLS to the upstream is required; issue STLS first\r\n";
+  }
+  std::string command_refused(std::string_view, std::string_view reason) const override {
+    return "-ERR mailtap: " + std::string(reason) + "\r\n";
+  }
+
+  NegotiationStep negotiation_start(std::string_view) override {
+    return {NegotiationStep::Action::send, "STLS\r\n", {}};
+  }
+  NegotiationStep negotiation_line(std::string_view line) override {
+    using A = NegotiationStep::Action;
+    if (is_ok(line)) return {A::start_tls, {}, {}};
+    return {A::fail, {}, "the upstream refused STLS: " + std::string(trim_crlf(line))};
+  }
+
+  void on_forwarded_client_line(std::string_view line) override {
+    if (upper(word(line, 0)) == "CAPA") capa_ = Capa::awaiting_status;
+  }
+
+  std::optional<std::string> rewrite_server_line(std::string_view line,
+                                                 const CapabilityPolicy& policy) override {
+    switch (capa_) {
+      case Capa::none: return std::nullopt;
+      case Capa::awaiting_status:
+        capa_ = is_ok(line) ? Capa::listing : Capa::none;
+        seen_stls_ = false;
+        return std::nullopt;
+      case Capa::listing: break;
+    }
+    std::string_view text = trim_crlf(line);
+    if (text == ".") {
+      capa_ = Capa::none;
+      if (policy.offer_starttls && !seen_stls_) return "STLS\r\n" + std::string(line);
+      return std::nullopt;
+    }
+    if (upper(word(text, 0)) == "STLS") {
+      seen_stls_ = true;
+      if (policy.hide_starttls) return std::string();
+    }
+    return std::nullopt;
+  }
+
+ private:
+  enum class Capa { none, awaiting_status, listing };
+  Capa capa_ = Capa::none;
+  bool seen_stls_ = false;
+};
+
+}  // namespace
+
+std::unique_ptr<ProtocolRules> make_pop3_rules() { return std::make_unique<Pop3Rules>(); }
+
+}  // namespace mailtap::session

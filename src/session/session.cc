@@ -1,0 +1,502 @@
+#include "mailtap/session/session.h"
+
+#include <utility>
+
+#include "session/text_util.h"
+
+namespace mailtap::session {
+namespace {
+
+using transcript::EventType;
+using transcript::FrameKind;
+using transcript::Party;
+
+Party party(Side s) { return s == Side::client ? Party::client : Party::server; }
+size_t idx(Side s) { return s == Side::client ? 0 : 1; }
+
+}  // namespace
+
+Session::Session(SessionConfig config, Clock clock, EventSink& sink)
+    : config_(std::move(config)),
+      clock_(std::move(clock)),
+      sink_(sink),
+      framing_(make_framing(config_.protocol, config_.limits)),
+      rules_(make_protocol_rules(config_.protocol, config_.ehlo_name)) {}
+
+Session::~Session() = default;
+
+std::vector<Command> Session::handle(const Event& event) {
+  std::vector<Command> out;
+  handle(event, out);
+  return out;
+}
+
+void Session::handle(const Event& event, std::vector<Command>& out) {
+  if (finished_) return;
+  out_ = &out;
+  std::visit([this](const auto& e) { on(e); }, event);
+  out_ = nullptr;
+}
+
+// ---- lifecycle ---------------------------------------------------------------------------
+
+void Session::on(const ClientAccepted& e) {
+  record(EventType::connect, {{"leg", "client"}, {"peer", e.peer}, {"local", e.local}});
+  upstream_ = Upstream::connecting;
+  out_->push_back(ConnectUpstream{});
+}
+
+void Session::on(const UpstreamConnected& e) {
+  record(EventType::connect, {{"leg", "server"}, {"peer", e.peer}});
+  if (config_.upstream_tls == TlsMode::implicit) {
+    upstream_ = Upstream::tls;
+    start_upstream_tls();
+  } else {
+    upstream_ = Upstream::greeting;
+  }
+}
+
+void Session::on(const UpstreamConnectFailed& e) {
+  fail("upstream_unreachable", "cannot reach the upstream server: " + e.reason);
+}
+
+void Session::on(const TlsEstablished& e) {
+  nlohmann::json fields = tls::to_json(e.info);
+  fields["leg"] = std::string(to_string(e.side));
+  record(EventType::tls, std::move(fields));
+  if (e.side == Side::client) {
+    client_tls_up_ = true;
+    if (pending_fatal_) {
+      send(Side::client, *pending_fatal_);
+      record_data(Party::mailtap, Party::client, FrameKind::line, *pending_fatal_, true);
+      close("mailtap ended the session after an error");
+      return;
+    }
+    client_ = Client::relaying;
+    return;
+  }
+  upstream_tls_up_ = true;
+  upstream_cert_ = e.info.peer_certificate;
+  if (config_.upstream_insecure)
+    warn("upstream_not_verified",
+         "the upstream certificate was not verified (--insecure): anyone on the path could "
+         "have impersonated the server");
+  if (e.info.version == "TLSv1" || e.info.version == "TLSv1.1" || e.info.version == "SSLv3")
+    warn("old_tls_version", "the upstream negotiated " + e.info.version +
+                                ", which is obsolete (RFC 8996)");
+  switch (upstream_) {
+    case Upstream::tls: upstream_ = Upstream::greeting; break;
+    case Upstream::negotiating_tls:
+      upstream_ = Upstream::ready;
+      client_ready();
+      break;
+    case Upstream::upgrading: {
+      // Passed-through STARTTLS: the upstream leg is up, now let the client upgrade.
+      upstream_ = Upstream::ready;
+      std::string reply;
+      reply.swap(starttls_reply_);
+      send(Side::client, reply);
+      record_data(Party::server, Party::client, FrameKind::line, reply, false);
+      upgrade_client();
+      break;
+    }
+    default: break;
+  }
+}
+
+void Session::on(const TlsFailed& e) {
+  if (e.side == Side::client) {
+    record(EventType::error, {{"code", "client_tls_failed"},
+                              {"message", "TLS handshake with the client failed: " + e.reason}});
+    close("TLS handshake with the client failed");
+    return;
+  }
+  fail("upstream_tls_failed", "TLS with the upstream failed: " + e.reason);
+}
+
+void Session::on(const PeerClosed& e) {
+  size_t i = idx(e.side);
+  if (eof_[i]) return;
+  eof_[i] = true;
+  // A partial line the peer sent before closing is still its bytes: record and pass it on.
+  std::string rest = framing_->take_pending(e.side);
+  bool can_relay = upstream_ == Upstream::ready && client_ == Client::relaying;
+  if (!rest.empty()) {
+    record_data(party(e.side), can_relay ? party(other(e.side)) : Party::mailtap, FrameKind::raw,
+                rest, tls_up(e.side));
+    if (can_relay) send(other(e.side), std::move(rest));
+  }
+  record(EventType::close,
+         {{"leg", std::string(to_string(e.side))},
+          {"by", std::string(to_string(e.side))},
+          {"reason", e.reason.empty() ? (e.reset ? "connection reset" : "end of stream") : e.reason},
+          {"bytes_in", bytes_in_[i]},
+          {"bytes_out", bytes_out_[i]}});
+  if (e.reset || !can_relay || (eof_[0] && eof_[1])) {
+    close(eof_[0] && eof_[1] ? "both sides closed" : std::string(to_string(e.side)) + " closed");
+    return;
+  }
+  out_->push_back(ShutdownWrite{other(e.side)});
+}
+
+void Session::on(const TimedOut& e) { fail("timeout", "timed out waiting: " + e.what); }
+
+void Session::on(const ShutdownRequested& e) {
+  fail("shutdown", "mailtap is shutting down (" + e.reason + ")");
+}
+
+// ---- bytes ---------------------------------------------------------------------------------
+
+void Session::on(const BytesReceived& e) {
+  size_t i = idx(e.side);
+  bytes_in_[i] += e.bytes.size();
+  discard_[i] = false;
+  frames_.clear();
+  auto error = framing_->feed(e.side, e.bytes, frames_);
+  bool dropped = false;
+  for (auto& frame : frames_) {
+    if (finished_) return;
+    if (discard_[i]) {
+      record_data(party(e.side), Party::mailtap, frame.kind, frame.bytes, tls_up(e.side));
+      dropped = true;
+      continue;
+    }
+    if (e.side == Side::client) {
+      on_client_frame(frame);
+    } else {
+      on_server_frame(frame);
+    }
+  }
+  if (finished_) return;
+  if (discard_[i]) {
+    std::string rest = framing_->take_pending(e.side);
+    if (!rest.empty()) {
+      record_data(party(e.side), Party::mailtap, FrameKind::raw, rest, tls_up(e.side));
+      dropped = true;
+    }
+    if (dropped) on_dropped_after_starttls(e.side);
+    if (finished_) return;
+  }
+  if (error) {
+    std::string held = framing_->take_pending(e.side);
+    if (!held.empty())
+      record_data(party(e.side), Party::mailtap, FrameKind::raw, held, tls_up(e.side));
+    fail(error->code, std::string(e.side == Side::client ? "the client" : "the upstream") +
+                          " broke a protocol limit: " + error->message);
+  }
+}
+
+void Session::on_client_frame(Frame& frame) {
+  if (client_ == Client::starttls_sent || client_ == Client::upgrading) {
+    // Nothing the client sends between STARTTLS and the handshake may cross into TLS.
+    record_data(Party::client, Party::mailtap, frame.kind, frame.bytes, false);
+    warn("starttls_command_injection",
+         "the client sent data after STARTTLS before the TLS handshake; it was dropped "
+         "(CVE-2011-0411 class)");
+    return;
+  }
+  if (frame.kind == FrameKind::line) {
+    ClientCommand cmd = rules_->parse_client_line(frame.bytes);
+    bool client_may_upgrade = config_.client_tls == TlsMode::starttls && !client_tls_up_;
+    if (cmd.starttls && client_may_upgrade && passthrough_starttls()) {
+      record_data(Party::client, Party::server, frame.kind, frame.bytes, false);
+      rules_->on_forwarded_client_line(frame.bytes);
+      send(Side::server, std::move(frame.bytes));
+      starttls_tag_ = cmd.tag;
+      client_ = Client::starttls_sent;
+      record(EventType::starttls, {{"leg", "client"}, {"phase", "requested"}, {"handled_by", "server"}});
+      drop_rest(Side::client);
+      return;
+    }
+    if (cmd.starttls && client_may_upgrade) {
+      record_data(Party::client, Party::mailtap, frame.kind, frame.bytes, false);
+      framing_->retract_last_client_command();
+      record(EventType::starttls, {{"leg", "client"}, {"phase", "requested"}, {"handled_by", "mailtap"}});
+      answer_client(rules_->starttls_ok(cmd.tag), "mailtap answers STARTTLS for the client leg");
+      drop_rest(Side::client);
+      upgrade_client();
+      return;
+    }
+    if (cmd.starttls) {
+      record_data(Party::client, Party::mailtap, frame.kind, frame.bytes, client_tls_up_);
+      framing_->retract_last_client_command();
+      answer_client(rules_->starttls_refused(cmd.tag, client_tls_up_
+                                                          ? "TLS is already active"
+                                                          : "this listener does not offer TLS"),
+                    "STARTTLS refused by mailtap");
+      return;
+    }
+    if (cmd.compress) {
+      record_data(Party::client, Party::mailtap, frame.kind, frame.bytes, client_tls_up_);
+      framing_->retract_last_client_command();
+      answer_client(rules_->command_refused(cmd.tag, "COMPRESS is not available through mailtap "
+                                                     "(the transcript must stay readable)"),
+                    "COMPRESS refused by mailtap");
+      return;
+    }
+    if (cmd.credentials && config_.upstream_tls != TlsMode::plain && !upstream_tls_up_) {
+      record_data(Party::client, Party::mailtap, frame.kind, frame.bytes, client_tls_up_);
+      framing_->retract_last_client_command();
+      warn("credentials_blocked",
+           "the client sent credentials before TLS to the upstream was up; mailtap did not "
+           "forward them (fail closed)");
+      answer_client(rules_->tls_required(cmd.tag), "mailtap refuses credentials in cleartext");
+      return;
+    }
+    rules_->on_forwarded_client_line(frame.bytes);
+  }
+  record_data(Party::client, Party::server, frame.kind, frame.bytes, client_tls_up_);
+  send(Side::server, std::move(frame.bytes));
+}
+
+void Session::on_server_frame(Frame& frame) {
+  switch (upstream_) {
+    case Upstream::greeting: on_greeting_line(frame); return;
+    case Upstream::negotiating: on_negotiation_line(frame); return;
+    case Upstream::ready: break;
+    default:
+      // Bytes while a TLS handshake is pending cannot be trusted inside TLS.
+      record_data(Party::server, Party::mailtap, frame.kind, frame.bytes, upstream_tls_up_);
+      return;
+  }
+  if (client_ == Client::starttls_sent && frame.kind == FrameKind::line) {
+    on_starttls_reply(frame);
+    return;
+  }
+  forward_to_client(frame);
+}
+
+void Session::on_greeting_line(Frame& frame) {
+  greeting_ += frame.bytes;
+  ReplyState state = rules_->greeting_line(frame.bytes);
+  record_data(Party::server, Party::client, frame.kind, frame.bytes, upstream_tls_up_);
+  if (state == ReplyState::more) return;
+  bool negotiate = state == ReplyState::positive && config_.upstream_tls == TlsMode::starttls &&
+                   !passthrough_starttls();
+  if (!negotiate) {
+    upstream_ = Upstream::ready;
+    client_ready();
+    return;
+  }
+  upstream_ = Upstream::negotiating;
+  record(EventType::starttls, {{"leg", "server"}, {"phase", "requested"}, {"handled_by", "mailtap"}});
+  NegotiationStep step = rules_->negotiation_start(greeting_);
+  if (step.action == NegotiationStep::Action::fail) {
+    fail("upstream_starttls_unavailable", step.reason);
+    return;
+  }
+  record_data(Party::mailtap, Party::server, FrameKind::line, step.bytes, false);
+  send(Side::server, std::move(step.bytes));
+}
+
+void Session::on_negotiation_line(Frame& frame) {
+  record_data(Party::server, Party::mailtap, frame.kind, frame.bytes, false);
+  NegotiationStep step = rules_->negotiation_line(frame.bytes);
+  switch (step.action) {
+    case NegotiationStep::Action::wait: return;
+    case NegotiationStep::Action::send:
+      record_data(Party::mailtap, Party::server, FrameKind::line, step.bytes, false);
+      send(Side::server, std::move(step.bytes));
+      return;
+    case NegotiationStep::Action::fail:
+      fail("upstream_starttls_unavailable", step.reason);
+      return;
+    case NegotiationStep::Action::start_tls:
+      upstream_ = Upstream::negotiating_tls;
+      drop_rest(Side::server);
+      if (!finished_) start_upstream_tls();
+      return;
+  }
+}
+
+void Session::on_starttls_reply(Frame& frame) {
+  ReplyState state = rules_->starttls_reply(frame.bytes, starttls_tag_);
+  if (state != ReplyState::positive) {
+    forward_to_client(frame);
+    if (state == ReplyState::negative) {
+      client_ = Client::relaying;
+      warn("upstream_refused_starttls",
+           "the upstream refused STARTTLS; TLS to it is required, so credentials will not be "
+           "forwarded in cleartext");
+    }
+    return;
+  }
+  record(EventType::starttls, {{"leg", "server"}, {"phase", "accepted"}});
+  starttls_reply_ = std::move(frame.bytes);
+  client_ = Client::upgrading;
+  upstream_ = Upstream::upgrading;
+  drop_rest(Side::server);
+  if (!finished_) start_upstream_tls();
+}
+
+// ---- transitions ---------------------------------------------------------------------------
+
+void Session::client_ready() {
+  out_->push_back(StartReading{Side::client});
+  if (config_.client_tls == TlsMode::implicit) {
+    client_ = Client::tls_handshake;
+    out_->push_back(StartTls{Side::client, leaf_spec()});
+  } else {
+    client_ = Client::relaying;
+  }
+  // The greeting was recorded as it arrived; deliver it now, adjusted for the client leg.
+  std::string greeting;
+  greeting.swap(greeting_);
+  if (greeting.empty()) return;
+  Frame frame{FrameKind::line, {}};
+  size_t pos = 0;
+  while (pos < greeting.size()) {
+    size_t nl = greeting.find('\n', pos);
+    size_t end = nl == std::string::npos ? greeting.size() : nl + 1;
+    frame.bytes = greeting.substr(pos, end - pos);
+    pos = end;
+    auto rewritten = rules_->rewrite_server_line(frame.bytes, capability_policy());
+    if (rewritten) {
+      deliver_synthesized(std::move(*rewritten),
+                          "the greeting as delivered: mailtap adjusted its capabilities for the "
+                          "client leg");
+    } else {
+      send(Side::client, std::move(frame.bytes));
+    }
+  }
+}
+
+void Session::forward_to_client(Frame& frame) {
+  if (frame.kind == FrameKind::line) {
+    auto rewritten = rules_->rewrite_server_line(frame.bytes, capability_policy());
+    if (rewritten) {
+      record_data(Party::server, Party::mailtap, frame.kind, frame.bytes, upstream_tls_up_);
+      deliver_synthesized(std::move(*rewritten),
+                          "as delivered: mailtap adjusted the advertised capabilities for the "
+                          "client leg");
+      return;
+    }
+  }
+  record_data(Party::server, Party::client, frame.kind, frame.bytes, upstream_tls_up_);
+  send(Side::client, std::move(frame.bytes));
+}
+
+void Session::answer_client(std::string bytes, std::string_view note) {
+  deliver_synthesized(std::move(bytes), note);
+}
+
+void Session::deliver_synthesized(std::string bytes, std::string_view note) {
+  size_t pos = 0;
+  while (pos < bytes.size()) {
+    size_t nl = bytes.find('\n', pos);
+    size_t end = nl == std::string::npos ? bytes.size() : nl + 1;
+    transcript::Event ev =
+        transcript::make_data(clock_(), Party::mailtap, Party::client, FrameKind::line,
+                              client_tls_up_, bytes.substr(pos, end - pos));
+    if (!note.empty()) ev.fields = {{"note", std::string(note)}};
+    sink_.record(std::move(ev));
+    pos = end;
+  }
+  send(Side::client, std::move(bytes));
+}
+
+void Session::upgrade_client() {
+  client_ = Client::tls_handshake;
+  record(EventType::starttls, {{"leg", "client"}, {"phase", "handshake"}});
+  out_->push_back(StartTls{Side::client, leaf_spec()});
+}
+
+void Session::start_upstream_tls() {
+  record(EventType::starttls, {{"leg", "server"}, {"phase", "handshake"}});
+  out_->push_back(StartTls{Side::server, {}});
+}
+
+void Session::drop_rest(Side side) { discard_[idx(side)] = true; }
+
+void Session::on_dropped_after_starttls(Side side) {
+  if (side == Side::client) {
+    warn("starttls_command_injection",
+         "the client pipelined data after STARTTLS in the same packet; it was dropped, never "
+         "carried into TLS (CVE-2011-0411 class)");
+    return;
+  }
+  fail("starttls_response_injection",
+       "the upstream sent data after its positive STARTTLS reply; that data cannot be trusted "
+       "inside TLS, so mailtap aborted the session (CVE-2021-22947 class)");
+}
+
+void Session::fail(std::string_view code, std::string reason) {
+  record(EventType::error, {{"code", std::string(code)}, {"message", reason}});
+  std::string message = rules_->fatal_error(reason);
+  switch (client_) {
+    case Client::waiting:
+      if (config_.client_tls == TlsMode::implicit) {
+        // The client expects TLS first: shake hands, then tell it why.
+        pending_fatal_ = message;
+        out_->push_back(StartReading{Side::client});
+        out_->push_back(StartTls{Side::client, leaf_spec()});
+        client_ = Client::tls_handshake;
+        return;
+      }
+      out_->push_back(StartReading{Side::client});
+      break;
+    case Client::tls_handshake:
+      pending_fatal_ = message;
+      return;
+    default: break;
+  }
+  record_data(Party::mailtap, Party::client, FrameKind::line, message, client_tls_up_);
+  send(Side::client, std::move(message));
+  close(std::move(reason));
+}
+
+void Session::close(std::string reason) {
+  if (finished_) return;
+  record(EventType::close, {{"leg", "both"},
+                            {"by", "mailtap"},
+                            {"reason", reason},
+                            {"client_bytes_in", bytes_in_[0]},
+                            {"client_bytes_out", bytes_out_[0]},
+                            {"server_bytes_in", bytes_in_[1]},
+                            {"server_bytes_out", bytes_out_[1]}});
+  out_->push_back(Close{std::move(reason)});
+  finished_ = true;
+}
+
+// ---- helpers -------------------------------------------------------------------------------
+
+bool Session::passthrough_starttls() const {
+  return config_.client_tls == TlsMode::starttls && config_.upstream_tls == TlsMode::starttls;
+}
+
+CapabilityPolicy Session::capability_policy() const {
+  CapabilityPolicy p;
+  bool client_can_upgrade = config_.client_tls == TlsMode::starttls && !client_tls_up_;
+  p.offer_starttls = client_can_upgrade && !passthrough_starttls();
+  p.hide_starttls = !client_can_upgrade;
+  p.hide_logindisabled = upstream_tls_up_ && !passthrough_starttls();
+  return p;
+}
+
+tls::LeafSpec Session::leaf_spec() const {
+  tls::LeafSpec spec;
+  spec.upstream_host = config_.upstream_host;
+  spec.real = upstream_cert_;
+  return spec;
+}
+
+void Session::send(Side side, std::string bytes) {
+  if (bytes.empty()) return;
+  bytes_out_[idx(side)] += bytes.size();
+  out_->push_back(Send{side, std::move(bytes)});
+}
+
+void Session::record_data(Party from, Party to, FrameKind kind, const std::string& bytes,
+                          bool over_tls) {
+  sink_.record(transcript::make_data(clock_(), from, to, kind, over_tls, bytes));
+}
+
+void Session::record(EventType type, nlohmann::json fields) {
+  sink_.record(transcript::make_event(clock_(), type, std::move(fields)));
+}
+
+void Session::warn(std::string_view code, std::string message) {
+  record(EventType::warning, {{"code", std::string(code)}, {"message", std::move(message)}});
+}
+
+}  // namespace mailtap::session

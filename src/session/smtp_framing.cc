@@ -1,0 +1,157 @@
+// SMTP framing: client command lines, DATA bodies after a 354, BDAT chunks; server reply lines.
+// Replies are paired with commands in order (PIPELINING), which is how a 354 is known to answer
+// DATA and a 334 to answer AUTH.
+#include <deque>
+
+#include "mailtap/session/body_terminator.h"
+#include "mailtap/session/framing.h"
+#include "mailtap/session/line_splitter.h"
+#include "session/framing_factories.h"
+#include "session/text_util.h"
+
+namespace mailtap::session {
+namespace {
+
+using transcript::FrameKind;
+
+enum class Awaiting { greeting, data, auth, message, other };
+
+class SmtpFraming final : public Framing {
+ public:
+  explicit SmtpFraming(const LineLimits& limits) : limits_(limits) {
+    if (limits_.client_command == 0) limits_.client_command = 512;
+    if (limits_.server_line == 0) limits_.server_line = 2048;
+    awaiting_.push_back(Awaiting::greeting);
+  }
+
+  std::optional<FramingError> feed(Side from, std::string_view bytes,
+                                   std::vector<Frame>& out) override {
+    return from == Side::client ? feed_client(bytes, out) : feed_server(bytes, out);
+  }
+
+  std::string take_pending(Side from) override {
+    if (from == Side::server) return server_lines_.take_pending();
+    return client_lines_.take_pending() + body_end_.take_held();
+  }
+
+  void retract_last_client_command() override {
+    if (!awaiting_.empty()) awaiting_.pop_back();
+  }
+
+ private:
+  std::optional<FramingError> feed_client(std::string_view in, std::vector<Frame>& out) {
+    while (!in.empty()) {
+      switch (mode_) {
+        case Mode::command: {
+          std::string line;
+          std::string_view start =
+              client_lines_.pending().empty() ? in : client_lines_.pending();
+          size_t limit =
+              sasl_ || istarts_with(start, "AUTH ") ? limits_.client_sasl : limits_.client_command;
+          auto r = client_lines_.next(in, limit, line);
+          if (r == LineSplitter::Result::need_more) return std::nullopt;
+          if (r == LineSplitter::Result::too_long)
+            return too_long("command line from the client", limit);
+          if (auto err = on_client_line(line)) return err;
+          out.push_back({FrameKind::line, std::move(line)});
+          break;
+        }
+        case Mode::body: {
+          std::string body;
+          bool found = false;
+          size_t used = body_end_.scan(in, body, found);
+          in.remove_prefix(used);
+          if (!body.empty()) out.push_back({FrameKind::body, std::move(body)});
+          if (found) {
+            out.push_back({FrameKind::line, ".\r\n"});
+            mode_ = Mode::command;
+            awaiting_.push_back(Awaiting::message);
+          }
+          break;
+        }
+        case Mode::chunk: {
+          size_t n = static_cast<size_t>(std::min<uint64_t>(chunk_left_, in.size()));
+          out.push_back({FrameKind::chunk, std::string(in.substr(0, n))});
+          in.remove_prefix(n);
+          chunk_left_ -= n;
+          if (chunk_left_ == 0) mode_ = Mode::command;
+          break;
+        }
+      }
+    }
+    return std::nullopt;
+  }
+
+  std::optional<FramingError> on_client_line(std::string_view line) {
+    if (sasl_) return std::nullopt;  // a SASL response, not a command
+    std::string verb = upper(word(line, 0));
+    if (verb == "DATA") {
+      awaiting_.push_back(Awaiting::data);
+    } else if (verb == "AUTH") {
+      awaiting_.push_back(Awaiting::auth);
+    } else if (verb == "BDAT") {
+      std::string_view size = word(line, 1);
+      if (!all_digits(size) || size.size() > 15)
+        return FramingError{"BDAT with an invalid chunk size", "bad_chunk_size"};
+      chunk_left_ = std::stoull(std::string(size));
+      if (chunk_left_ > 0) mode_ = Mode::chunk;
+      awaiting_.push_back(Awaiting::other);
+    } else {
+      awaiting_.push_back(Awaiting::other);
+    }
+    return std::nullopt;
+  }
+
+  std::optional<FramingError> feed_server(std::string_view in, std::vector<Frame>& out) {
+    while (!in.empty()) {
+      std::string line;
+      auto r = server_lines_.next(in, limits_.server_line, line);
+      if (r == LineSplitter::Result::need_more) return std::nullopt;
+      if (r == LineSplitter::Result::too_long)
+        return too_long("reply line from the server", limits_.server_line);
+      on_server_line(line);
+      out.push_back({FrameKind::line, std::move(line)});
+    }
+    return std::nullopt;
+  }
+
+  void on_server_line(std::string_view line) {
+    std::string_view text = trim_crlf(line);
+    bool final_line = text.size() < 4 || text[3] != '-';
+    if (!final_line) return;
+    std::string_view code = text.substr(0, std::min<size_t>(3, text.size()));
+    Awaiting front = awaiting_.empty() ? Awaiting::other : awaiting_.front();
+    if (front == Awaiting::auth && code == "334") {
+      sasl_ = true;  // the next client line answers the challenge
+      return;
+    }
+    sasl_ = false;
+    if (!awaiting_.empty()) awaiting_.pop_front();
+    if (front == Awaiting::data && code == "354") {
+      mode_ = Mode::body;
+      body_end_.reset();
+    }
+  }
+
+  static FramingError too_long(std::string_view what, size_t limit) {
+    return FramingError{std::string(what) + " longer than " + std::to_string(limit) + " octets",
+                        "line_too_long"};
+  }
+
+  enum class Mode { command, body, chunk };
+  LineLimits limits_;
+  Mode mode_ = Mode::command;
+  bool sasl_ = false;
+  uint64_t chunk_left_ = 0;
+  BodyTerminator body_end_;
+  LineSplitter client_lines_, server_lines_;
+  std::deque<Awaiting> awaiting_;
+};
+
+}  // namespace
+
+std::unique_ptr<Framing> make_smtp_framing(const LineLimits& limits) {
+  return std::make_unique<SmtpFraming>(limits);
+}
+
+}  // namespace mailtap::session
