@@ -66,12 +66,14 @@ SaslStep SaslExchange::client_response(std::string_view wire, bool initial) {
       step.note = "The client's " + mechanism_ + " message (" + std::to_string(wire.size()) +
                   " characters) is not valid base64";
       // It may still be a password typed in clear: never show it unless asked to.
+      step.carries_secret = true;
       if (!options_.reveal_secrets) step.wire_replacement = redact(wire, options_);
       return step;
     }
     data = std::move(*decoded);
   }
   bool carries_secret = decode_client(data, initial, wire, step);
+  step.carries_secret = carries_secret;
   if (carries_secret && !options_.reveal_secrets && !wire.empty() && wire != "=") {
     step.wire_replacement = redact(wire, options_);
   }

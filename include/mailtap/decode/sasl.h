@@ -42,6 +42,9 @@ struct SaslStep {
   // Non-empty when the wire text carries a secret and secrets are not revealed: write this in place
   // of the base64 text in the event's raw line (and set "redacted": true on the event).
   std::string wire_replacement;
+  // True when the message holds a secret (password, token, proof, digest), whether or not it is
+  // revealed: e.g. for a "credentials sent before TLS" warning.
+  bool carries_secret = false;
 
   bool redacted() const { return !wire_replacement.empty(); }
 };

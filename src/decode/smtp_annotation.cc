@@ -1,0 +1,72 @@
+#include "smtp_annotation.h"
+
+#include <algorithm>
+
+#include "mailtap/transcript/bytes_codec.h"
+
+namespace mailtap::decode::smtp_detail {
+
+void Annotation::add(nlohmann::json decoded, std::string note) {
+  if (!decoded.is_null()) decoded_.push_back(std::move(decoded));
+  if (!note.empty()) notes_.push_back(std::move(note));
+}
+
+void Annotation::warn(std::string code, std::string message) {
+  warnings_.push_back({{"code", std::move(code)}, {"message", std::move(message)}});
+}
+
+void Annotation::add_warnings(const nlohmann::json& warnings) {
+  if (!warnings.is_array()) return;
+  for (const auto& w : warnings) warnings_.push_back(w);
+}
+
+void Annotation::replace(size_t offset, size_t length, std::string replacement) {
+  replacements_.push_back({offset, length, std::move(replacement)});
+}
+
+void Annotation::apply(const transcript::Event& event, nlohmann::json& out) const {
+  if (decoded_.size() == 1) {
+    out["decoded"] = decoded_.front();
+  } else if (decoded_.size() > 1) {
+    out["decoded"] = {{"items", decoded_}};
+  }
+  if (!notes_.empty()) {
+    std::string note;
+    for (const auto& n : notes_) note += (note.empty() ? "" : " | ") + n;
+    out["note"] = note;
+  }
+  if (!warnings_.empty()) {
+    nlohmann::json& existing = out["warnings"];
+    if (!existing.is_array()) existing = nlohmann::json::array();
+    for (const auto& w : warnings_) {
+      bool duplicate = std::any_of(existing.begin(), existing.end(), [&](const nlohmann::json& e) {
+        return e.is_object() && e.value("code", std::string()) == w.value("code", std::string());
+      });
+      if (!duplicate) existing.push_back(w);
+    }
+  }
+  if (replacements_.empty()) return;
+  std::vector<Replacement> sorted = replacements_;
+  std::sort(sorted.begin(), sorted.end(),
+            [](const Replacement& x, const Replacement& y) { return x.offset < y.offset; });
+  const std::string& bytes = event.bytes;
+  std::string rewritten;
+  size_t pos = 0;
+  for (const auto& r : sorted) {
+    if (r.offset < pos || r.offset > bytes.size()) continue;  // overlapping or out of range
+    rewritten.append(bytes, pos, r.offset - pos);
+    rewritten += r.text;
+    pos = r.offset + std::min(r.length, bytes.size() - r.offset);
+  }
+  rewritten.append(bytes, pos, std::string::npos);
+  out.erase("text");
+  out.erase("b64");
+  if (transcript::is_transcript_text(rewritten)) {
+    out["text"] = rewritten;
+  } else {
+    out["b64"] = transcript::base64_encode(rewritten);
+  }
+  out["redacted"] = true;
+}
+
+}  // namespace mailtap::decode::smtp_detail

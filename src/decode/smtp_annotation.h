@@ -1,0 +1,42 @@
+// What a decoder adds to one transcript event, collected while the event is decoded and applied
+// to its JSON at the end (private to src/decode). Collecting first means an exception half-way
+// leaves the event untouched, and several lines in one unframed event still give one annotation.
+#pragma once
+
+#include <cstddef>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "mailtap/transcript/event.h"
+
+namespace mailtap::decode::smtp_detail {
+
+class Annotation {
+ public:
+  // One decoded unit (a command, a reply, a SASL step...) and its note (may be empty).
+  void add(nlohmann::json decoded, std::string note);
+  void warn(std::string code, std::string message);
+  void add_warnings(const nlohmann::json& warnings);  // array of {"code","message"}
+  // Replace event bytes [offset, offset+length) by `replacement` in the recorded raw line.
+  void replace(size_t offset, size_t length, std::string replacement);
+
+  // "decoded": the one unit, or {"items": [...]} when the event held several; "note": the notes
+  // joined with " | "; "warnings": appended, skipping a code the event already carries;
+  // replacements rewrite "text"/"b64" and set "redacted": true.
+  void apply(const transcript::Event& event, nlohmann::json& out) const;
+
+ private:
+  struct Replacement {
+    size_t offset;
+    size_t length;
+    std::string text;
+  };
+  std::vector<nlohmann::json> decoded_;
+  std::vector<std::string> notes_;
+  nlohmann::json warnings_ = nlohmann::json::array();
+  std::vector<Replacement> replacements_;
+};
+
+}  // namespace mailtap::decode::smtp_detail

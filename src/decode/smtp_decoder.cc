@@ -1,0 +1,516 @@
+// The SMTP session decoder: follows one session's events in order and explains them.
+//
+// Directions: bytes towards a server role (client->server, mailtap->server, client->mailtap) are
+// commands; bytes from a server role (server->client, server->mailtap, mailtap->client) are
+// replies. Commands relayed to the server wait in a FIFO for the server's replies, which is what
+// pairs pipelined commands (RFC 2920) with their replies. Replies mailtap wrote itself are decoded
+// but paired with nothing.
+#include "mailtap/decode/smtp_decoder.h"
+
+#include <algorithm>
+#include <cstring>
+#include <deque>
+#include <optional>
+#include <vector>
+
+#include "mailtap/decode/message_summary.h"
+#include "mailtap/decode/redaction.h"
+#include "mailtap/decode/sasl.h"
+#include "mailtap/decode/smtp_command.h"
+#include "mailtap/decode/smtp_reply.h"
+#include "mailtap/decode/smtp_reply_codes.h"
+#include "mailtap/transcript/bytes_codec.h"
+#include "sasl_text.h"
+#include "smtp_annotation.h"
+
+namespace mailtap::decode {
+namespace {
+
+using smtp_detail::Annotation;
+using transcript::Event;
+using transcript::EventType;
+using transcript::FrameKind;
+using transcript::Party;
+
+constexpr size_t kMaxCommandLine = 512;    // RFC 5321 4.5.3.1.4, CRLF included
+constexpr size_t kMaxReplyLine = 512;      // RFC 5321 4.5.3.1.5
+constexpr size_t kMaxTextLine = 1000;      // RFC 5321 4.5.3.1.6
+constexpr size_t kMaxAuthLine = 12288;     // RFC 4954 4
+constexpr size_t kMaxPending = 256;        // commands awaiting replies kept for pairing
+constexpr size_t kMaxPartialLine = 16384;  // unframed bytes held while waiting for a LF
+
+struct Pending {
+  std::string verb;  // "EHLO", "MAIL", ..., "." for the end of a DATA message
+  Microseconds time_us = 0;
+  nlohmann::json seq;  // the command event's seq, null when unknown
+};
+
+// One answering party (the server, or mailtap itself) and the replies it sends.
+struct Conversation {
+  std::deque<Pending> pending;
+  SmtpReplyAssembler assembler;
+  bool overflow_warned = false;
+};
+
+std::string join_words(const nlohmann::json& array) {
+  std::string out;
+  for (const auto& item : array) {
+    if (!item.is_string()) continue;
+    out += (out.empty() ? "" : " ") + item.get<std::string>();
+  }
+  return out;
+}
+
+class SmtpDecoder final : public SessionDecoder {
+ public:
+  explicit SmtpDecoder(const DecodeOptions& options) : options_(options) {}
+
+  void annotate(const Event& event, nlohmann::json& out) override {
+    Annotation a;
+    try {
+      switch (event.type) {
+        case EventType::data:
+          on_data(event, out, a);
+          break;
+        case EventType::close:
+          on_close(a);
+          break;
+        default:
+          break;
+      }
+    } catch (const std::exception& e) {
+      a.warn("decode_error", std::string("SMTP decoder: ") + e.what());
+    } catch (...) {
+      a.warn("decode_error", "SMTP decoder: unknown error");
+    }
+    try {
+      a.apply(event, out);
+    } catch (...) {
+      // Last resort: leave the raw record as it was.
+    }
+  }
+
+ private:
+  // ---- dispatch ----
+
+  void on_data(const Event& event, const nlohmann::json& out, Annotation& a) {
+    bool towards_server = event.to == Party::server ||
+                          (event.from == Party::client && event.to == Party::mailtap);
+    nlohmann::json seq = out.contains("seq") ? out["seq"] : nlohmann::json();
+    if (towards_server) {
+      switch (event.frame) {
+        case FrameKind::body:
+          on_message_body(event.bytes, a);
+          return;
+        case FrameKind::chunk:
+          on_bdat_chunk(event.bytes, a);
+          return;
+        case FrameKind::literal:
+          return;  // not an SMTP framing
+        case FrameKind::line:
+        case FrameKind::raw:
+          for_each_line(event, client_partial_, a, [&](std::string_view line, size_t offset) {
+            on_command_line(event, seq, line, offset, a);
+          });
+          return;
+      }
+    } else {
+      if (event.frame != FrameKind::line && event.frame != FrameKind::raw) return;
+      for_each_line(event, server_partial_, a, [&](std::string_view line, size_t) {
+        on_reply_line(event, line, a);
+      });
+    }
+  }
+
+  // Lines of a line/raw frame. A `line` frame is complete even without a final LF (e.g. the last
+  // bytes before a close); unframed bytes keep their unfinished last line for the next event.
+  template <typename F>
+  void for_each_line(const Event& event, std::string& partial, Annotation& a, F&& handle) {
+    std::string_view bytes = event.bytes;
+    size_t start = 0;
+    while (start < bytes.size()) {
+      size_t lf = bytes.find('\n', start);
+      if (lf == std::string_view::npos) break;
+      std::string_view piece = bytes.substr(start, lf + 1 - start);
+      if (partial.empty()) {
+        handle(piece, start);
+      } else {
+        partial.append(piece);
+        handle(std::string_view(partial), 0);
+        partial.clear();
+      }
+      start = lf + 1;
+    }
+    if (start >= bytes.size()) return;
+    std::string_view rest = bytes.substr(start);
+    if (event.frame == FrameKind::line) {
+      if (partial.empty()) {
+        handle(rest, start);
+      } else {
+        partial.append(rest);
+        handle(std::string_view(partial), 0);
+        partial.clear();
+      }
+      return;
+    }
+    partial.append(rest);
+    if (partial.size() > kMaxPartialLine) {
+      a.warn("smtp_line_too_long", "unframed bytes without a line end (over " +
+                                       std::to_string(kMaxPartialLine) + " bytes)");
+      handle(std::string_view(partial), 0);
+      partial.clear();
+    }
+  }
+
+  // ---- client side ----
+
+  void on_command_line(const Event& event, const nlohmann::json& seq, std::string_view line,
+                       size_t offset, Annotation& a) {
+    std::string_view content = text::strip_eol(line);
+    bool relayed = event.to == Party::server;
+    if (in_data_) {
+      if (content == ".") {
+        end_of_data_message(a);
+        if (relayed) push_pending(server_, {".", event.time_us, seq}, a);
+      } else {
+        on_message_body(line, a);  // content framed as lines: still message text
+      }
+      return;
+    }
+    if (sasl_ && sasl_awaiting_response_ && relayed) {
+      on_sasl_response(event, content, offset, a);
+      return;
+    }
+    SmtpCommand cmd = parse_smtp_command(content);
+    nlohmann::json decoded = {{"command", cmd.verb}, {"args", cmd.args}};
+    std::string note = cmd.note;
+    a.add_warnings(cmd.warnings);
+    size_t limit = cmd.verb == "AUTH" ? kMaxAuthLine : kMaxCommandLine;
+    if (line.size() > limit) {
+      a.warn("smtp_line_too_long", "command line of " + std::to_string(line.size()) +
+                                       " octets exceeds the " + std::to_string(limit) +
+                                       " RFC 5321/4954 allow");
+    }
+    if (cmd.verb == "AUTH" && !cmd.auth_mechanism.empty()) {
+      decoded["args"]["about"] = describe_mechanism(cmd.auth_mechanism);
+      SaslExchange exchange(cmd.auth_mechanism, options_);
+      if (cmd.auth_initial_response) {
+        SaslStep step = exchange.client_response(*cmd.auth_initial_response, true);
+        decoded["sasl"] = step.decoded;
+        note += ": " + step.note;
+        a.add_warnings(step.warnings);
+        if (step.redacted()) {
+          a.replace(offset + cmd.auth_initial_response_offset,
+                    cmd.auth_initial_response->size(), step.wire_replacement);
+        }
+        if (step.carries_secret) warn_credentials_before_tls(event, exchange.mechanism(), a);
+      }
+      if (relayed) {
+        sasl_.emplace(std::move(exchange));
+        sasl_awaiting_response_ = false;
+      }
+    } else if (cmd.verb == "BDAT" && cmd.bdat_size) {
+      if (!bdat_message_) bdat_message_.emplace(/*dot_stuffed=*/false);
+      bdat_remaining_ = *cmd.bdat_size;
+      bdat_last_ = cmd.bdat_last;
+      if (bdat_remaining_ == 0 && bdat_last_) {
+        decoded["message"] = bdat_message_->summary();
+        note += "; end of message: " + bdat_message_->describe();
+        bdat_message_.reset();
+      }
+    } else if (cmd.verb == "RSET") {
+      bdat_message_.reset();
+      bdat_remaining_ = 0;
+    }
+    if (!relayed) {
+      decoded["relayed"] = false;
+      note += " (not relayed to the server: mailtap kept or dropped it)";
+    }
+    a.add(std::move(decoded), std::move(note));
+    if (relayed) push_pending(server_, {cmd.verb, event.time_us, seq}, a);
+  }
+
+  void on_sasl_response(const Event& event, std::string_view content, size_t offset,
+                        Annotation& a) {
+    sasl_awaiting_response_ = false;
+    SaslStep step = sasl_->client_response(content);
+    a.add_warnings(step.warnings);
+    if (step.redacted()) a.replace(offset, content.size(), step.wire_replacement);
+    if (content.size() + 2 > kMaxAuthLine) {
+      a.warn("smtp_line_too_long", "AUTH response line exceeds the 12288 octets RFC 4954 allows");
+    }
+    if (step.carries_secret) warn_credentials_before_tls(event, sasl_->mechanism(), a);
+    // The next reply answers this response: measure its latency from here.
+    if (!server_.pending.empty() && server_.pending.front().verb == "AUTH") {
+      server_.pending.front().time_us = event.time_us;
+    }
+    a.add({{"sasl", step.decoded}}, step.note);
+  }
+
+  void warn_credentials_before_tls(const Event& event, const std::string& mechanism,
+                                   Annotation& a) {
+    if (event.over_tls) return;
+    a.warn("credentials_before_tls",
+           "AUTH " + mechanism + " credentials sent without TLS" +
+               (mechanism_exposes_secret(mechanism)
+                    ? ": anyone on the path can read and reuse them"
+                    : ": the exchange can be attacked offline by anyone on the path"));
+  }
+
+  void on_message_body(std::string_view bytes, Annotation& a) {
+    if (!message_) {
+      message_.emplace(/*dot_stuffed=*/true);
+      in_data_ = true;
+      body_line_length_ = 0;
+      long_line_warned_ = false;
+    }
+    message_->feed(bytes);
+    track_text_lines(bytes, a);
+  }
+
+  void track_text_lines(std::string_view bytes, Annotation& a) {
+    size_t start = 0;
+    while (start < bytes.size()) {
+      const void* nl = std::memchr(bytes.data() + start, '\n', bytes.size() - start);
+      size_t end = nl ? static_cast<size_t>(static_cast<const char*>(nl) - bytes.data()) + 1
+                      : bytes.size();
+      body_line_length_ += end - start;
+      if (body_line_length_ > kMaxTextLine && !long_line_warned_) {
+        long_line_warned_ = true;
+        a.warn("smtp_line_too_long",
+               "message line longer than the 1000 octets RFC 5321 4.5.3.1.6 allows");
+      }
+      if (nl) body_line_length_ = 0;
+      start = end;
+    }
+  }
+
+  void end_of_data_message(Annotation& a) {
+    if (!message_) message_.emplace(/*dot_stuffed=*/true);
+    a.add({{"end_of_message", true}, {"message", message_->summary()}},
+          "End of message: " + message_->describe());
+    message_.reset();
+    in_data_ = false;
+  }
+
+  void on_bdat_chunk(std::string_view bytes, Annotation& a) {
+    if (!bdat_message_) bdat_message_.emplace(/*dot_stuffed=*/false);
+    bdat_message_->feed(bytes);
+    bdat_remaining_ -= std::min<uint64_t>(bdat_remaining_, bytes.size());
+    if (bdat_remaining_ == 0 && bdat_last_) {
+      a.add({{"end_of_message", true}, {"message", bdat_message_->summary()}},
+            "End of message (last BDAT chunk): " + bdat_message_->describe());
+      bdat_message_.reset();
+      bdat_last_ = false;
+    }
+  }
+
+  void push_pending(Conversation& c, Pending p, Annotation& a) {
+    if (c.pending.size() >= kMaxPending) {
+      c.pending.pop_front();
+      if (!c.overflow_warned) {
+        c.overflow_warned = true;
+        a.warn("smtp_pipeline_overflow",
+               "more than " + std::to_string(kMaxPending) +
+                   " commands without replies; pairing of later replies may be off");
+      }
+    }
+    c.pending.push_back(std::move(p));
+  }
+
+  // ---- server side ----
+
+  void on_reply_line(const Event& event, std::string_view line, Annotation& a) {
+    if (line.size() > kMaxReplyLine) {
+      a.warn("smtp_line_too_long", "reply line of " + std::to_string(line.size()) +
+                                       " octets exceeds the 512 RFC 5321 4.5.3.1.5 allows");
+    }
+    bool from_server = event.from == Party::server;
+    Conversation& c = from_server ? server_ : mailtap_;
+    std::optional<SmtpReply> reply = c.assembler.feed(text::strip_eol(line));
+    if (!reply) {
+      a.add({{"code", c.assembler.pending_code()}, {"continued", true}}, "");
+      return;
+    }
+    on_reply(event, *reply, from_server, a);
+  }
+
+  void on_reply(const Event& event, const SmtpReply& reply, bool from_server, Annotation& a) {
+    nlohmann::json d = {{"code", reply.code}, {"lines", reply.lines}};
+    if (reply.line_count > reply.lines.size()) {
+      d["lines_not_kept"] = reply.line_count - reply.lines.size();
+    }
+    if (reply.enhanced) d["enhanced"] = describe_enhanced_code(*reply.enhanced);
+    if (reply.malformed) {
+      a.warn("smtp_malformed_reply",
+             "reply line without a 3-digit code (2xx-5xx) followed by ' ' or '-'");
+    }
+    if (reply.mixed_codes) {
+      a.warn("smtp_malformed_reply", "lines of one multi-line reply carry different codes");
+    }
+    std::string note = basic_reply_note(reply);
+    if (!from_server) {
+      d["answers"] = nullptr;
+      d["synthesised"] = true;
+      a.add(std::move(d), "mailtap's own reply: " + note);
+      return;
+    }
+    if (server_.pending.empty()) {
+      if (!greeting_seen_) {
+        greeting_seen_ = true;
+        d["answers"] = "greeting";
+        note += reply.code == 220 ? " (greeting: " + first_line(reply) + ")"
+                                  : " (greeting refuses service: " + first_line(reply) + ")";
+      } else {
+        d["answers"] = nullptr;
+        if (reply.code != 421) {
+          a.warn("smtp_unexpected_reply", "reply with no command waiting for it");
+        }
+        note = "Unsolicited reply " + note;
+      }
+      a.add(std::move(d), std::move(note));
+      return;
+    }
+    greeting_seen_ = true;
+    Pending& front = server_.pending.front();
+    d["answers"] = {{"command", front.verb}, {"seq", front.seq}};
+    d["latency_us"] = event.time_us - front.time_us;
+    std::string verb = front.verb;
+    if (reply.code == 334 && verb == "AUTH" && sasl_) {
+      // A challenge: the AUTH command stays open until its final reply.
+      std::string_view challenge = reply.lines.empty() ? "" : reply.lines[0];
+      SaslStep step = sasl_->server_challenge(challenge);
+      sasl_awaiting_response_ = true;
+      d["sasl"] = step.decoded;
+      a.add_warnings(step.warnings);
+      a.add(std::move(d), "334 " + step.note);
+      return;
+    }
+    server_.pending.pop_front();
+    if (verb == "EHLO" || verb == "LHLO") {
+      note = on_ehlo_reply(event, reply, d, a, note);
+    } else if (verb == "DATA" && reply.code == 354) {
+      message_.emplace(/*dot_stuffed=*/true);
+      in_data_ = true;
+      body_line_length_ = 0;
+      long_line_warned_ = false;
+    } else if (verb == "AUTH" && sasl_) {
+      bool success = reply.code == 235 || (reply.code >= 200 && reply.code < 300);
+      SaslStep step = sasl_->finish({success, std::to_string(reply.code), first_line(reply)});
+      d["sasl"] = step.decoded;
+      a.add_warnings(step.warnings);
+      note += "; " + step.note;
+      sasl_.reset();
+      sasl_awaiting_response_ = false;
+    } else if (verb == "STARTTLS" && reply.code == 220) {
+      note += "; the TLS handshake follows, after which the client must send EHLO again";
+      capabilities_ = nlohmann::json();  // RFC 3207 4.2: forget what was learnt in cleartext
+      if (!server_.pending.empty()) {
+        a.warn("starttls_pipelined_commands_relayed",
+               std::to_string(server_.pending.size()) +
+                   " command(s) sent after STARTTLS reached the server before TLS started");
+      }
+    } else if (verb == ".") {
+      note += reply.code < 300 ? "; the message is accepted: " + first_line(reply)
+                               : "; the message is refused: " + first_line(reply);
+    }
+    if (verb != "." && reply.code >= 400) note += " (server says \"" + first_line(reply) + "\")";
+    a.add(std::move(d), note + " (reply to " + (verb == "." ? "the end of the message" : verb) + ")");
+  }
+
+  std::string on_ehlo_reply(const Event& event, const SmtpReply& reply, nlohmann::json& d,
+                            Annotation& a, const std::string& base_note) {
+    if (reply.code != 250) return base_note;
+    nlohmann::json parsed = parse_ehlo_capabilities(reply);
+    d["capabilities"] = parsed["capabilities"];
+    if (parsed.contains("domain")) d["domain"] = parsed["domain"];
+    capabilities_ = parsed["capabilities"];
+    const nlohmann::json& caps = d["capabilities"];
+    std::string listed;
+    for (const auto& keyword : parsed["keywords"]) {
+      std::string k = keyword.get<std::string>();
+      std::string item = k;
+      const nlohmann::json& v = caps[k];
+      if (v.is_array()) item += " " + join_words(v);
+      if (v.is_number()) item += " " + std::to_string(v.get<uint64_t>());
+      if (v.is_string()) item += " " + v.get<std::string>();
+      listed += (listed.empty() ? "" : ", ") + item;
+    }
+    std::string note = "250: " + parsed.value("domain", std::string("the server")) +
+                       " lists its extensions: " + (listed.empty() ? "none" : listed);
+    if (!event.over_tls) {
+      bool auth = caps.contains("AUTH") || caps.contains("AUTH=");
+      if (auth) {
+        std::string mechanisms = caps.contains("AUTH") ? join_words(caps["AUTH"])
+                                                       : join_words(caps["AUTH="]);
+        a.warn("auth_offered_cleartext",
+               "server offers AUTH (" + mechanisms +
+                   ") on a connection without TLS: a client may send its password in cleartext");
+      }
+      if (!caps.contains("STARTTLS")) {
+        a.warn("starttls_not_offered",
+               "server does not offer STARTTLS on this cleartext connection: mail and "
+               "credentials cannot be protected");
+      }
+    }
+    return note;
+  }
+
+  static std::string first_line(const SmtpReply& reply) {
+    return reply.lines.empty() ? std::string() : reply.lines[0];
+  }
+
+  static std::string basic_reply_note(const SmtpReply& reply) {
+    if (reply.code < 0) return "Malformed reply";
+    std::string note = std::to_string(reply.code);
+    note += ": " + smtp_reply_meaning(reply.code);
+    if (reply.enhanced) {
+      nlohmann::json e = describe_enhanced_code(*reply.enhanced);
+      // x.0.0 and x.y.0 only say "other ...": not worth the words in a note.
+      if (reply.enhanced->size() >= 2 && reply.enhanced->substr(reply.enhanced->size() - 2) != ".0") {
+        note += " (" + *reply.enhanced + ": " + e.value("meaning", std::string("unregistered")) + ")";
+      }
+    }
+    return note;
+  }
+
+  // ---- session end ----
+
+  void on_close(Annotation& a) {
+    if (close_seen_) return;
+    close_seen_ = true;
+    if (message_ && in_data_) {
+      a.warn("smtp_incomplete_message",
+             "connection closed in the middle of a DATA message (" +
+                 std::to_string(message_->size()) + " bytes received, no final \".\")");
+    }
+    if (sasl_ && !sasl_->finished()) {
+      a.warn("sasl_incomplete", "connection closed during AUTH " + sasl_->mechanism());
+    }
+  }
+
+  DecodeOptions options_;
+  Conversation server_;   // commands relayed to the server, and its replies
+  Conversation mailtap_;  // replies mailtap wrote itself
+  std::string client_partial_, server_partial_;
+  bool greeting_seen_ = false;
+  bool close_seen_ = false;
+  nlohmann::json capabilities_;  // from the last EHLO reply
+  std::optional<SaslExchange> sasl_;
+  bool sasl_awaiting_response_ = false;
+  bool in_data_ = false;
+  std::optional<MessageSummarizer> message_;
+  uint64_t body_line_length_ = 0;
+  bool long_line_warned_ = false;
+  std::optional<MessageSummarizer> bdat_message_;
+  uint64_t bdat_remaining_ = 0;
+  bool bdat_last_ = false;
+};
+
+}  // namespace
+
+std::unique_ptr<SessionDecoder> make_smtp_decoder(const DecodeOptions& options) {
+  return std::make_unique<SmtpDecoder>(options);
+}
+
+}  // namespace mailtap::decode
