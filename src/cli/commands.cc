@@ -18,7 +18,7 @@ int run(int argc, char** argv) {
   int status = 0;
   add_proxy_command(app, status);
   add_ca_command(app, status);
-  // add_show_command(app, status);
+  add_show_command(app, status);
   add_extra_commands(app, status);
   try {
     app.parse(argc, argv);

@@ -3,7 +3,9 @@
 #include <iostream>
 
 #include "cli/subcommands.h"
-#include "cli/tail_observer.h"
+#include <unistd.h>
+
+#include "mailtap/transcript/tail_printer.h"
 #include "mailtap/io/proxy_server.h"
 #include "mailtap/tls/cert_authority.h"
 
@@ -101,7 +103,14 @@ int run_proxy(ProxyFlags& f) {
   options.transcripts.directory = f.transcripts;
   options.transcripts.write_files = !f.no_transcripts;
   options.transcripts.decode.reveal_secrets = f.reveal_secrets;
-  // if (f.tail) options.transcripts.observer = make_tail_observer();
+  // The printer outlives the server (and so its transcript writer), as attach() requires.
+  std::unique_ptr<transcript::TailPrinter> tail;
+  if (f.tail) {
+    transcript::TailOptions tail_options;
+    tail_options.color = ::isatty(1);
+    tail = std::make_unique<transcript::TailPrinter>(stdout, tail_options);
+    tail->attach(options.transcripts);
+  }
   io::ProxyServer server(std::move(options));
   return server.run();
 }

@@ -73,8 +73,7 @@ class ImapRules final : public ProtocolRules {
 
   void on_forwarded_client_line(std::string_view) override {}
 
-  std::optional<std::string> rewrite_server_line(std::string_view line,
-                                                 const CapabilityPolicy& policy) override {
+  Rewrite rewrite_server_line(std::string_view line, const CapabilityPolicy& policy) override {
     std::string_view text = trim_crlf(line);
     size_t begin, end;
     std::string head = upper(text.substr(0, std::min<size_t>(text.size(), 13)));
@@ -84,10 +83,10 @@ class ImapRules final : public ProtocolRules {
     } else {
       std::string up = upper(text);
       size_t code = up.find("[CAPABILITY ");
-      if (code == std::string::npos) return std::nullopt;
+      if (code == std::string::npos) return {};
       begin = code + 12;
       end = up.find(']', begin);
-      if (end == std::string::npos) return std::nullopt;
+      if (end == std::string::npos) return {};
     }
     std::vector<std::string> caps;
     bool changed = false, has_starttls = false;
@@ -109,10 +108,11 @@ class ImapRules final : public ProtocolRules {
       caps.emplace_back("STARTTLS");
       changed = true;
     }
-    if (!changed) return std::nullopt;
+    if (!changed) return {};
     std::string joined;
     for (const auto& c : caps) joined += (joined.empty() ? "" : " ") + c;
-    return std::string(text.substr(0, begin)) + joined + std::string(text.substr(end)) + "\r\n";
+    return {Rewrite::Action::replace,
+            std::string(text.substr(0, begin)) + joined + std::string(text.substr(end)) + "\r\n"};
   }
 };
 

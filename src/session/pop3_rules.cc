@@ -56,27 +56,27 @@ class Pop3Rules final : public ProtocolRules {
     if (upper(word(line, 0)) == "CAPA") capa_ = Capa::awaiting_status;
   }
 
-  std::optional<std::string> rewrite_server_line(std::string_view line,
-                                                 const CapabilityPolicy& policy) override {
+  Rewrite rewrite_server_line(std::string_view line, const CapabilityPolicy& policy) override {
+    using A = Rewrite::Action;
     switch (capa_) {
-      case Capa::none: return std::nullopt;
+      case Capa::none: return {};
       case Capa::awaiting_status:
         capa_ = is_ok(line) ? Capa::listing : Capa::none;
         seen_stls_ = false;
-        return std::nullopt;
+        return {};
       case Capa::listing: break;
     }
     std::string_view text = trim_crlf(line);
     if (text == ".") {
       capa_ = Capa::none;
-      if (policy.offer_starttls && !seen_stls_) return "STLS\r\n" + std::string(line);
-      return std::nullopt;
+      if (policy.offer_starttls && !seen_stls_) return {A::replace, "STLS\r\n" + std::string(line)};
+      return {};
     }
     if (upper(word(text, 0)) == "STLS") {
       seen_stls_ = true;
-      if (policy.hide_starttls) return std::string();
+      if (policy.hide_starttls) return {A::replace, {}};
     }
-    return std::nullopt;
+    return {};
   }
 
  private:

@@ -350,9 +350,9 @@ void Session::client_ready() {
     size_t end = nl == std::string::npos ? greeting.size() : nl + 1;
     frame.bytes = greeting.substr(pos, end - pos);
     pos = end;
-    auto rewritten = rules_->rewrite_server_line(frame.bytes, capability_policy());
-    if (rewritten) {
-      deliver_synthesized(std::move(*rewritten),
+    Rewrite rewrite = rules_->rewrite_server_line(frame.bytes, capability_policy());
+    if (rewrite.action == Rewrite::Action::replace) {
+      deliver_synthesized(std::move(rewrite.bytes),
                           "the greeting as delivered: mailtap adjusted its capabilities for the "
                           "client leg");
     } else {
@@ -363,15 +363,30 @@ void Session::client_ready() {
 
 void Session::forward_to_client(Frame& frame) {
   if (frame.kind == FrameKind::line) {
-    auto rewritten = rules_->rewrite_server_line(frame.bytes, capability_policy());
-    if (rewritten) {
-      record_data(Party::server, Party::mailtap, frame.kind, frame.bytes, upstream_tls_up_);
-      deliver_synthesized(std::move(*rewritten),
-                          "as delivered: mailtap adjusted the advertised capabilities for the "
-                          "client leg");
-      return;
+    Rewrite rewrite = rules_->rewrite_server_line(frame.bytes, capability_policy());
+    switch (rewrite.action) {
+      case Rewrite::Action::hold:
+        held_.push_back(std::move(frame));
+        return;
+      case Rewrite::Action::replace:
+        for (const Frame& h : held_)
+          record_data(Party::server, Party::mailtap, h.kind, h.bytes, upstream_tls_up_);
+        held_.clear();
+        record_data(Party::server, Party::mailtap, frame.kind, frame.bytes, upstream_tls_up_);
+        if (!rewrite.bytes.empty())
+          deliver_synthesized(std::move(rewrite.bytes),
+                              "as delivered: mailtap adjusted the advertised capabilities for the "
+                              "client leg");
+        return;
+      case Rewrite::Action::pass: break;
     }
   }
+  for (Frame& h : held_) relay_to_client(h);
+  held_.clear();
+  relay_to_client(frame);
+}
+
+void Session::relay_to_client(Frame& frame) {
   record_data(Party::server, Party::client, frame.kind, frame.bytes, upstream_tls_up_);
   send(Side::client, std::move(frame.bytes));
 }

@@ -95,20 +95,25 @@ class SmtpRules final : public ProtocolRules {
     if (verb == "EHLO") ehlo_pending_ = true;
   }
 
-  std::optional<std::string> rewrite_server_line(std::string_view line,
-                                                 const CapabilityPolicy& policy) override {
-    if (!ehlo_pending_) return std::nullopt;
+  Rewrite rewrite_server_line(std::string_view line, const CapabilityPolicy& policy) override {
+    using A = Rewrite::Action;
+    if (!ehlo_pending_) return {};
     bool change = policy.offer_starttls || policy.hide_starttls;
     if (!change && held_.empty()) {
       if (is_final(line)) ehlo_pending_ = false;
-      return std::nullopt;
+      return {};
     }
+    // The whole reply is needed: removing the last line changes the one before it.
     held_.emplace_back(line);
-    if (!is_final(line)) return std::string();
+    if (!is_final(line)) return {A::hold, {}};
     ehlo_pending_ = false;
     std::vector<std::string> lines;
     lines.swap(held_);
-    return rebuild(lines, policy);
+    std::string original;
+    for (const auto& l : lines) original += l;
+    std::string rebuilt = rebuild(lines, policy);
+    if (rebuilt == original) return {};
+    return {A::replace, std::move(rebuilt)};
   }
 
  private:

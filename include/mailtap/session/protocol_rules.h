@@ -32,6 +32,16 @@ struct CapabilityPolicy {
   bool hide_logindisabled = false;  // the upstream leg is already TLS: LOGIN is allowed there
 };
 
+// What to do with a server line bound for the client.
+struct Rewrite {
+  enum class Action {
+    pass,     // deliver it (and any held lines before it) unchanged
+    hold,     // keep it until the rest of the reply is known
+    replace,  // deliver `bytes` instead of it and every held line ("" swallows them)
+  } action = Action::pass;
+  std::string bytes;
+};
+
 // One step of mailtap's own STARTTLS with the upstream (when the client leg does not do it).
 struct NegotiationStep {
   enum class Action { wait, send, start_tls, fail } action = Action::wait;
@@ -61,11 +71,9 @@ class ProtocolRules {
   virtual NegotiationStep negotiation_line(std::string_view line) = 0;
 
   // Capability adjustment of server lines bound for the client. Called with every server line in
-  // order and the command lines the server saw. Returns the bytes to deliver instead; nullopt
-  // when the line passes unchanged. May hold lines (returning "") and release them later.
+  // order, after on_forwarded_client_line for every command line the server saw.
   virtual void on_forwarded_client_line(std::string_view line) = 0;
-  virtual std::optional<std::string> rewrite_server_line(std::string_view line,
-                                                         const CapabilityPolicy& policy) = 0;
+  virtual Rewrite rewrite_server_line(std::string_view line, const CapabilityPolicy& policy) = 0;
 };
 
 std::unique_ptr<ProtocolRules> make_protocol_rules(Protocol protocol, std::string ehlo_name);

@@ -64,6 +64,7 @@ class Session {
   void on_starttls_reply(Frame& frame);
   void client_ready();
   void forward_to_client(Frame& frame);
+  void relay_to_client(Frame& frame);
   void answer_client(std::string bytes, std::string_view note);
   void upgrade_client();
   void start_upstream_tls();
@@ -105,6 +106,7 @@ class Session {
   uint64_t bytes_out_[2] = {0, 0};  // plaintext sent to a leg
   bool finished_ = false;
   std::vector<Frame> frames_;  // reused per batch
+  std::vector<Frame> held_;    // server lines held while a reply is rewritten
 };
 
 }  // namespace mailtap::session
