@@ -20,8 +20,14 @@ void Annotation::add_warnings(const nlohmann::json& warnings) {
   for (const auto& w : warnings) warnings_.push_back(w);
 }
 
-void Annotation::replace(size_t offset, size_t length, std::string replacement) {
-  replacements_.push_back({offset, length, std::move(replacement)});
+void Annotation::replace(std::ptrdiff_t offset, size_t length, std::string replacement) {
+  if (offset < 0) {
+    size_t before = static_cast<size_t>(-offset);
+    if (before >= length) return;  // entirely in earlier events
+    length -= before;
+    offset = 0;
+  }
+  replacements_.push_back({static_cast<size_t>(offset), length, std::move(replacement)});
 }
 
 void Annotation::apply(const transcript::Event& event, nlohmann::json& out) const {

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -19,8 +20,9 @@ class Annotation {
   void add(nlohmann::json decoded, std::string note);
   void warn(std::string code, std::string message);
   void add_warnings(const nlohmann::json& warnings);  // array of {"code","message"}
-  // Replace event bytes [offset, offset+length) by `replacement` in the recorded raw line.
-  void replace(size_t offset, size_t length, std::string replacement);
+  // Replace event bytes [offset, offset+length) by `replacement` in the recorded raw line. A
+  // negative offset (a line that began in an earlier event) replaces only the part in this event.
+  void replace(std::ptrdiff_t offset, size_t length, std::string replacement);
 
   // "decoded": the one unit, or {"items": [...]} when the event held several; "note": the notes
   // joined with " | "; "warnings": appended, skipping a code the event already carries;

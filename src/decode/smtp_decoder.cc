@@ -109,63 +109,87 @@ class SmtpDecoder final : public SessionDecoder {
           return;  // not an SMTP framing
         case FrameKind::line:
         case FrameKind::raw:
-          for_each_line(event, client_partial_, a, [&](std::string_view line, size_t offset) {
-            on_command_line(event, seq, line, offset, a);
-          });
+          for_each_line(
+              event, client_partial_, a,
+              [&](std::string_view line, std::ptrdiff_t offset) {
+                on_command_line(event, seq, line, offset, a);
+              },
+              [&](std::string_view held, size_t offset, size_t length) {
+                redact_held_client_bytes(held, offset, length, a);
+              });
           return;
       }
     } else {
       if (event.frame != FrameKind::line && event.frame != FrameKind::raw) return;
-      for_each_line(event, server_partial_, a, [&](std::string_view line, size_t) {
-        on_reply_line(event, line, a);
-      });
+      for_each_line(
+          event, server_partial_, a,
+          [&](std::string_view line, std::ptrdiff_t) { on_reply_line(event, line, a); },
+          [](std::string_view, size_t, size_t) {});
     }
   }
 
-  // Lines of a line/raw frame. A `line` frame is complete even without a final LF (e.g. the last
-  // bytes before a close); unframed bytes keep their unfinished last line for the next event.
-  template <typename F>
-  void for_each_line(const Event& event, std::string& partial, Annotation& a, F&& handle) {
+  // Lines of a line/raw frame, each with the offset of its first byte in this event's bytes
+  // (negative when it began in an earlier unframed event). A `line` frame is complete even without
+  // a final LF (e.g. the last bytes before a close); unframed bytes keep their unfinished last line
+  // for the next event, and `on_held` sees the part of it that this event carries.
+  template <typename F, typename H>
+  void for_each_line(const Event& event, std::string& partial, Annotation& a, F&& handle,
+                     H&& on_held) {
     std::string_view bytes = event.bytes;
+    auto emit = [&](std::string_view piece, size_t start) {
+      if (partial.empty()) {
+        handle(piece, static_cast<std::ptrdiff_t>(start));
+      } else {
+        std::ptrdiff_t line_start =
+            static_cast<std::ptrdiff_t>(start) - static_cast<std::ptrdiff_t>(partial.size());
+        partial.append(piece);
+        handle(std::string_view(partial), line_start);
+        partial.clear();
+      }
+    };
     size_t start = 0;
     while (start < bytes.size()) {
       size_t lf = bytes.find('\n', start);
       if (lf == std::string_view::npos) break;
-      std::string_view piece = bytes.substr(start, lf + 1 - start);
-      if (partial.empty()) {
-        handle(piece, start);
-      } else {
-        partial.append(piece);
-        handle(std::string_view(partial), 0);
-        partial.clear();
-      }
+      emit(bytes.substr(start, lf + 1 - start), start);
       start = lf + 1;
     }
     if (start >= bytes.size()) return;
     std::string_view rest = bytes.substr(start);
     if (event.frame == FrameKind::line) {
-      if (partial.empty()) {
-        handle(rest, start);
-      } else {
-        partial.append(rest);
-        handle(std::string_view(partial), 0);
-        partial.clear();
-      }
+      emit(rest, start);
       return;
     }
     partial.append(rest);
+    on_held(std::string_view(partial), start, rest.size());
     if (partial.size() > kMaxPartialLine) {
       a.warn("smtp_line_too_long", "unframed bytes without a line end (over " +
                                        std::to_string(kMaxPartialLine) + " bytes)");
-      handle(std::string_view(partial), 0);
+      std::ptrdiff_t line_start = static_cast<std::ptrdiff_t>(bytes.size()) -
+                                  static_cast<std::ptrdiff_t>(partial.size());
+      handle(std::string_view(partial), line_start);
       partial.clear();
     }
+  }
+
+  // An unfinished client line in unframed bytes may be (part of) a secret: an AUTH command's
+  // initial response or a SASL response. Its bytes are written before the line is complete, so
+  // they are redacted as they come unless secrets are revealed.
+  void redact_held_client_bytes(std::string_view held, size_t offset, size_t length,
+                                Annotation& a) {
+    if (options_.reveal_secrets || in_data_) return;
+    constexpr std::string_view kAuth = "AUTH ";
+    bool auth_line = text::istarts_with(held, kAuth) ||
+                     text::istarts_with(kAuth, held.substr(0, kAuth.size()));
+    if (!(sasl_ && sasl_awaiting_response_) && !auth_line) return;
+    std::string_view piece = held.substr(held.size() - length);
+    a.replace(static_cast<std::ptrdiff_t>(offset), length, redact(piece, options_));
   }
 
   // ---- client side ----
 
   void on_command_line(const Event& event, const nlohmann::json& seq, std::string_view line,
-                       size_t offset, Annotation& a) {
+                       std::ptrdiff_t offset, Annotation& a) {
     std::string_view content = text::strip_eol(line);
     bool relayed = event.to == Party::server;
     if (in_data_) {
@@ -200,7 +224,7 @@ class SmtpDecoder final : public SessionDecoder {
         note += ": " + step.note;
         a.add_warnings(step.warnings);
         if (step.redacted()) {
-          a.replace(offset + cmd.auth_initial_response_offset,
+          a.replace(offset + static_cast<std::ptrdiff_t>(cmd.auth_initial_response_offset),
                     cmd.auth_initial_response->size(), step.wire_replacement);
         }
         if (step.carries_secret) warn_credentials_before_tls(event, exchange.mechanism(), a);
@@ -230,7 +254,7 @@ class SmtpDecoder final : public SessionDecoder {
     if (relayed) push_pending(server_, {cmd.verb, event.time_us, seq}, a);
   }
 
-  void on_sasl_response(const Event& event, std::string_view content, size_t offset,
+  void on_sasl_response(const Event& event, std::string_view content, std::ptrdiff_t offset,
                         Annotation& a) {
     sasl_awaiting_response_ = false;
     SaslStep step = sasl_->client_response(content);
