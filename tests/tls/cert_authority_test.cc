@@ -152,6 +152,53 @@ TEST_F(CertAuthorityLeaves, LeafForUpstreamHostIsAServerCertificateSignedByTheCa
   EXPECT_NEAR(static_cast<double>(*parse_iso8601_utc(info.not_after) - now()), 365.0 * 86400, 120);
 }
 
+// Verifies `leaf` against the CA as strict verifiers do (Python 3.13's default context sets
+// X509_V_FLAG_X509_STRICT); returns OpenSSL's verdict as text.
+std::string strict_verify(CertAuthority& ca, X509* leaf, const std::string& host) {
+  std::unique_ptr<X509_STORE, decltype(&X509_STORE_free)> store(X509_STORE_new(), X509_STORE_free);
+  std::unique_ptr<X509_STORE_CTX, decltype(&X509_STORE_CTX_free)> ctx(X509_STORE_CTX_new(),
+                                                                      X509_STORE_CTX_free);
+  if (!store || !ctx || X509_STORE_add_cert(store.get(), ca.certificate()) != 1 ||
+      X509_STORE_CTX_init(ctx.get(), store.get(), leaf, nullptr) != 1) {
+    return "setup failed";
+  }
+  X509_VERIFY_PARAM* param = X509_STORE_CTX_get0_param(ctx.get());
+  X509_VERIFY_PARAM_set_flags(param, X509_V_FLAG_X509_STRICT);
+  X509_VERIFY_PARAM_set_purpose(param, X509_PURPOSE_SSL_SERVER);
+  if (is_ip_literal(host)) {
+    X509_VERIFY_PARAM_set1_ip_asc(param, host.c_str());
+  } else {
+    X509_VERIFY_PARAM_set1_host(param, host.c_str(), 0);
+  }
+  if (X509_verify_cert(ctx.get()) == 1) return "ok";
+  return X509_verify_cert_error_string(X509_STORE_CTX_get_error(ctx.get()));
+}
+
+TEST_F(CertAuthorityLeaves, LeafPassesStrictVerificationForEveryName) {
+  LeafSpec spec;
+  spec.upstream_host = "mail.example.com";
+  spec.extra_names = {"127.0.0.1", "::1"};
+  LeafCertificate leaf = ca().leaf_for(spec);
+  ASSERT_TRUE(leaf.cert) << ca().last_error();
+  EXPECT_EQ(strict_verify(ca(), leaf.cert.get(), "mail.example.com"), "ok");
+  EXPECT_EQ(strict_verify(ca(), leaf.cert.get(), "127.0.0.1"), "ok");
+  EXPECT_EQ(strict_verify(ca(), leaf.cert.get(), "::1"), "ok");
+  EXPECT_EQ(strict_verify(ca(), leaf.cert.get(), "other.example.com"), "hostname mismatch");
+}
+
+TEST_F(CertAuthorityLeaves, NameTooLongForTheCommonNameStillVerifies) {
+  // 64 characters is the CN limit; the subject is then empty and the SAN critical.
+  const std::string host = std::string(70, 'a') + ".example.com";
+  LeafSpec spec;
+  spec.upstream_host = host;
+  LeafCertificate leaf = ca().leaf_for(spec);
+  ASSERT_TRUE(leaf.cert) << ca().last_error();
+  CertificateInfo info = describe_certificate(leaf.cert.get());
+  EXPECT_EQ(info.common_name, "");
+  EXPECT_THAT(info.names, ElementsAre(host));
+  EXPECT_EQ(strict_verify(ca(), leaf.cert.get(), host), "ok");
+}
+
 TEST_F(CertAuthorityLeaves, SerialsAre128BitAndRandom) {
   LeafSpec a, b;
   a.upstream_host = "a.example";
