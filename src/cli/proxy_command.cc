@@ -25,7 +25,7 @@ struct ProxyFlags {
   bool tail = false;
   bool reveal_secrets = false;
   size_t max_connections = 1000;
-  double connect_timeout = 10, handshake_timeout = 10, idle_timeout = 600;
+  double connect_timeout = 10, handshake_timeout = 10, idle_timeout = 600, line_timeout = 30;
   size_t max_line = 0;
   std::string ready_file;
 };
@@ -99,6 +99,7 @@ int run_proxy(ProxyFlags& f) {
   options.timeouts.connect_ms = static_cast<uint64_t>(f.connect_timeout * 1000);
   options.timeouts.handshake_ms = static_cast<uint64_t>(f.handshake_timeout * 1000);
   options.timeouts.idle_ms = static_cast<uint64_t>(f.idle_timeout * 1000);
+  options.timeouts.line_ms = static_cast<uint64_t>(f.line_timeout * 1000);
   options.ready_file = f.ready_file;
   options.transcripts.directory = f.transcripts;
   options.transcripts.write_files = !f.no_transcripts;
@@ -168,6 +169,9 @@ void add_proxy_command(CLI::App& app, int& status) {
   cmd->add_option("--handshake-timeout", f->handshake_timeout, "Seconds for a TLS handshake")
       ->capture_default_str();
   cmd->add_option("--idle-timeout", f->idle_timeout, "Seconds without traffic before closing")
+      ->capture_default_str();
+  cmd->add_option("--line-timeout", f->line_timeout,
+                  "Seconds a peer may take to finish a line it started (slow senders)")
       ->capture_default_str();
   cmd->add_option("--max-line", f->max_line,
                   "Longest client command line in octets (default: 512 SMTP/POP3, 8192 IMAP)");

@@ -134,6 +134,11 @@ void Connection::execute(session::Command& command) {
 void Connection::on_plaintext(Side side, std::string_view bytes) {
   last_activity_ = uv_now(loop_);
   dispatch(session::BytesReceived{side, bytes});
+  if (!session_->holding_partial_line()) {
+    partial_line_since_ = 0;
+  } else if (partial_line_since_ == 0) {
+    partial_line_since_ = last_activity_;
+  }
 }
 
 void Connection::on_eof(Side side, bool reset, std::string reason) {
@@ -254,6 +259,9 @@ void Connection::check_deadlines() {
              now - handshake_started_ > to.handshake_ms) {
     dispatch(session::TimedOut{std::string("the TLS handshake with the ") +
                                (server_.tls_handshaking() ? "upstream" : "client")});
+  } else if (partial_line_since_ && now - partial_line_since_ > to.line_ms) {
+    dispatch(session::TimedOut{"the end of a line (a peer sent part of a line and then stalled "
+                               "for " + std::to_string(to.line_ms / 1000) + " s)"});
   } else if (now - last_activity_ > to.idle_ms) {
     dispatch(session::TimedOut{"activity (idle for " + std::to_string(to.idle_ms / 1000) + " s)"});
   }

@@ -55,6 +55,10 @@ class ImapFraming final : public Framing {
     return std::nullopt;
   }
 
+  bool holding_partial_line(Side from) const override {
+    return !(from == Side::client ? client_ : server_).lines.pending().empty();
+  }
+
   std::string take_pending(Side from) override {
     return (from == Side::client ? client_ : server_).lines.take_pending();
   }

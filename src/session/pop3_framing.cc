@@ -29,6 +29,11 @@ class Pop3Framing final : public Framing {
     return from == Side::client ? feed_client(in, out) : feed_server(in, out);
   }
 
+  bool holding_partial_line(Side from) const override {
+    return from == Side::server ? !server_lines_.pending().empty()
+                                : !client_lines_.pending().empty();
+  }
+
   std::string take_pending(Side from) override {
     if (from == Side::client) return client_lines_.take_pending();
     return server_lines_.take_pending() + body_end_.take_held();

@@ -29,6 +29,11 @@ class SmtpFraming final : public Framing {
     return from == Side::client ? feed_client(bytes, out) : feed_server(bytes, out);
   }
 
+  bool holding_partial_line(Side from) const override {
+    return from == Side::server ? !server_lines_.pending().empty()
+                                : !client_lines_.pending().empty();
+  }
+
   std::string take_pending(Side from) override {
     if (from == Side::server) return server_lines_.take_pending();
     return client_lines_.take_pending() + body_end_.take_held();

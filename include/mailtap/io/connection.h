@@ -22,6 +22,7 @@ struct Timeouts {
   uint64_t connect_ms = 10'000;
   uint64_t handshake_ms = 10'000;
   uint64_t idle_ms = 600'000;
+  uint64_t line_ms = 30'000;  // a started line must be completed within this (slowloris)
   uint64_t close_ms = 5'000;  // how long queued writes may take once the session is over
 };
 
@@ -95,6 +96,7 @@ class Connection final : public LegOwner, public session::EventSink {
   uint64_t handshake_started_ = 0;
   uint64_t last_activity_ = 0;
   uint64_t closing_started_ = 0;
+  uint64_t partial_line_since_ = 0;  // 0: no partial line held
 };
 
 }  // namespace mailtap::io

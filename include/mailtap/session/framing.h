@@ -44,6 +44,8 @@ class Framing {
   // Removes and returns bytes from `from` held back waiting for a line end (used when a leg closes
   // or switches to TLS, so they are recorded instead of lost).
   virtual std::string take_pending(Side from) = 0;
+  // Whether bytes from `from` are held waiting for the end of a line (slow-sender deadline).
+  virtual bool holding_partial_line(Side from) const = 0;
   // The session consumed the last client command itself (never forwarded): forget it, so replies
   // keep pairing with the commands the server really saw.
   virtual void retract_last_client_command() {}

@@ -42,6 +42,11 @@ class Session {
   void handle(const Event& event, std::vector<Command>& out);
   std::vector<Command> handle(const Event& event);
   bool finished() const { return finished_; }
+  // Part of a line is held from either side (for the slow-sender deadline).
+  bool holding_partial_line() const {
+    return framing_->holding_partial_line(Side::client) ||
+           framing_->holding_partial_line(Side::server);
+  }
 
  private:
   enum class Upstream { idle, connecting, tls, greeting, negotiating, negotiating_tls, upgrading, ready };
