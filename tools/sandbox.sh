@@ -10,6 +10,9 @@
 #   MAILTAP_SANDBOX_PORT_OFFSET=N add N to every port (default 0), to run a second sandbox
 #   MAILTAP_SANDBOX_TIMEOUT=S     seconds to wait for every port (default 30)
 #
+# Exit codes: 0 ok; 1 failure (logs shown); 2 not root; 3 status: stopped; 4 start: a port is
+# already taken by another program; 64 usage.
+#
 # Ports (offset 0), all on 127.0.0.1:
 #   Postfix  smtp 10025 (STARTTLS offered, no AUTH), submission 10587 (STARTTLS required,
 #            AUTH only after TLS, via Dovecot SASL), smtps 10465 (implicit TLS, AUTH)
@@ -73,7 +76,8 @@ resolve_paths() {
   DIR=${1:-${MAILTAP_SANDBOX_DIR:-$REPO_DIR/.sandbox}}
   mkdir -p "$DIR"
   DIR=$(cd "$DIR" && pwd -P)
-  if dir_traversable_by_others "$DIR" && ((${#DIR} <= 60)); then
+  # DIR itself is made 0755 by start; what matters is whether its parents let daemons through.
+  if dir_traversable_by_others "$(dirname "$DIR")" && ((${#DIR} <= 60)); then
     RUN=$DIR
   else
     RUN=/tmp/mailtap-sandbox-$(printf '%s' "$DIR" | cksum | cut -d' ' -f1)
@@ -440,6 +444,9 @@ ssl_min_protocol = TLSv1.2
 disable_plaintext_auth = yes
 auth_mechanisms = plain login cram-md5
 auth_verbose = yes
+# Tests fail logins on purpose; Dovecot's anti-brute-force delays (2 s per failure, then a growing
+# per-IP penalty that also hits Postfix SASL lookups from 127.0.0.1) would slow every later test.
+auth_failure_delay = 0
 passdb {
   driver = passwd-file
   args = scheme=PLAIN username_format=%n $users_file
@@ -487,6 +494,11 @@ service auth {
   }
   unix_listener auth-userdb {
     mode = 0600
+  }
+}
+service anvil {
+  unix_listener anvil-auth-penalty {
+    mode = 0
   }
 }
 protocol lmtp {
@@ -592,8 +604,11 @@ cmd_start() {
   for name in "${PORT_NAMES[@]}"; do
     port_open "${PORTS[$name]}" && busy+=("$name:${PORTS[$name]}")
   done
-  ((${#busy[@]} == 0)) ||
-    die "ports already in use by another program: ${busy[*]} (another sandbox? set MAILTAP_SANDBOX_PORT_OFFSET)"
+  if ((${#busy[@]})); then
+    printf 'sandbox: error: ports already in use: %s (another sandbox? set MAILTAP_SANDBOX_PORT_OFFSET)\n' \
+      "${busy[*]}" >&2
+    exit 4
+  fi
 
   if [[ "$RUN" != "$DIR" ]]; then
     log "state in $RUN ($DIR is not reachable by unprivileged daemons or too long for sockets)"
