@@ -34,7 +34,8 @@ void Leg::set_paused(bool paused) {
 }
 
 void Leg::update_reading() {
-  bool want = read_allowed_ && !paused_ && !eof_ && !closing_;
+  if (closing_) return;  // a lingering close manages reading itself
+  bool want = read_allowed_ && !paused_ && !eof_;
   if (want && !reading_) {
     if (uv_read_start(stream(), &Leg::on_alloc, &Leg::on_read) == 0) reading_ = true;
   } else if (!want && reading_) {
@@ -49,7 +50,17 @@ void Leg::on_alloc(uv_handle_t*, size_t, uv_buf_t* buf) {
 
 void Leg::on_read(uv_stream_t* s, ssize_t n, const uv_buf_t* buf) {
   Leg* leg = static_cast<Leg*>(s->data);
-  if (n == 0 || leg->closing_) return;
+  if (n == 0) return;
+  if (leg->closing_) {
+    // Lingering close: discard input until the peer closes.
+    if (n < 0) {
+      leg->eof_ = true;
+      uv_read_stop(s);
+      leg->reading_ = false;
+      leg->maybe_close_handle();
+    }
+    return;
+  }
   if (n < 0) {
     leg->eof_ = true;
     leg->update_reading();
@@ -157,7 +168,7 @@ void Leg::shutdown_write() {
   req->data = this;
   if (uv_shutdown(req, stream(), &Leg::on_shutdown) != 0) {
     delete req;
-    return;
+    shutdown_done_ = true;
   }
   shutdown_sent_ = true;
 }
@@ -165,37 +176,44 @@ void Leg::shutdown_write() {
 void Leg::on_shutdown(uv_shutdown_t* req, int) {
   Leg* leg = static_cast<Leg*>(req->data);
   delete req;
-  if (leg->close_after_shutdown_ &&
-      !uv_is_closing(reinterpret_cast<uv_handle_t*>(&leg->tcp_)))
-    uv_close(reinterpret_cast<uv_handle_t*>(&leg->tcp_), &Leg::on_close);
+  leg->shutdown_done_ = true;
+  leg->maybe_close_handle();
 }
 
+// A lingering close: our last words (a "421 ..." say) are queued, then the write side is shut
+// down, and what the peer still sends is read and discarded until it closes too (or the
+// connection's close deadline passes). Closing at once with unread input would send a reset,
+// which can destroy our last words before the peer reads them.
 void Leg::close() {
   if (closing_) return;
   closing_ = true;
-  if (reading_) {
-    uv_read_stop(stream());
-    reading_ = false;
-  }
   if (tls_ && tls_->handshake_complete() && !shutdown_sent_) {
     tls_->close_notify();
     flush_tls();
   }
-  // Let queued writes reach the peer (e.g. a final "421 ..."), then close.
-  if (pending_write_bytes_ > 0 && !shutdown_sent_) {
+  if (!shutdown_sent_) {
+    shutdown_sent_ = true;
     auto* req = new uv_shutdown_t;
     req->data = this;
-    if (uv_shutdown(req, stream(), &Leg::on_shutdown) == 0) {
-      shutdown_sent_ = true;
-      close_after_shutdown_ = true;
-      return;
+    if (uv_shutdown(req, stream(), &Leg::on_shutdown) != 0) {
+      delete req;
+      shutdown_done_ = true;
     }
-    delete req;
-  } else if (pending_write_bytes_ > 0 && shutdown_sent_) {
-    close_after_shutdown_ = true;
-    return;
   }
-  uv_close(reinterpret_cast<uv_handle_t*>(&tcp_), &Leg::on_close);
+  if (!eof_ && !reading_) {
+    if (uv_read_start(stream(), &Leg::on_alloc, &Leg::on_read) == 0) {
+      reading_ = true;
+    } else {
+      eof_ = true;  // never connected, or already gone
+    }
+  }
+  maybe_close_handle();
+}
+
+void Leg::maybe_close_handle() {
+  if (!closing_ || !shutdown_done_ || !eof_) return;
+  if (!uv_is_closing(reinterpret_cast<uv_handle_t*>(&tcp_)))
+    uv_close(reinterpret_cast<uv_handle_t*>(&tcp_), &Leg::on_close);
 }
 
 void Leg::force_close() {

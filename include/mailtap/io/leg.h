@@ -66,6 +66,7 @@ class Leg {
   void flush_tls();
   void write_wire(std::string bytes);
   void update_reading();
+  void maybe_close_handle();
 
   uv_tcp_t tcp_;
   Side side_;
@@ -78,7 +79,7 @@ class Leg {
   bool eof_ = false;
   bool closing_ = false;
   bool shutdown_sent_ = false;
-  bool close_after_shutdown_ = false;
+  bool shutdown_done_ = false;
   size_t pending_write_bytes_ = 0;
   uint64_t wire_in_ = 0;
   uint64_t wire_out_ = 0;
