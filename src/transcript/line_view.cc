@@ -14,7 +14,8 @@ size_t utf8_cut(std::string_view s, size_t n) {
 
 std::string leg_of(const nlohmann::json& line) {
   std::string leg = field_text(line, "leg");
-  return leg.empty() ? "" : " " + leg + " leg";
+  if (leg.empty()) return "";
+  return leg == "both" ? " both legs" : " " + leg + " leg";
 }
 
 }  // namespace
@@ -129,6 +130,7 @@ std::string describe_event(const nlohmann::json& line) {
   } else if (type == "starttls") {
     out = "STARTTLS" + leg_of(line);
     if (auto phase = field_text(line, "phase"); !phase.empty()) out += " " + phase;
+    if (auto by = field_text(line, "handled_by"); !by.empty()) out += " (handled by " + by + ")";
   } else if (type == "warning" || type == "error") {
     out = type;
     if (auto code = field_text(line, "code"); !code.empty()) out += " " + code;
@@ -139,6 +141,12 @@ std::string describe_event(const nlohmann::json& line) {
     if (auto reason = field_text(line, "reason"); !reason.empty()) out += " (" + reason + ")";
     if (auto in = field_text(line, "bytes_in"); !in.empty()) out += " in=" + in;
     if (auto outb = field_text(line, "bytes_out"); !outb.empty()) out += " out=" + outb;
+    // A whole-session close carries both legs' counts.
+    for (const char* leg : {"client", "server"}) {
+      std::string in = field_text(line, (std::string(leg) + "_bytes_in").c_str());
+      std::string o = field_text(line, (std::string(leg) + "_bytes_out").c_str());
+      if (!in.empty() || !o.empty()) out += std::string(" ") + leg + " in=" + in + " out=" + o;
+    }
   } else {
     // A type this build does not know: name it and show its own fields compactly.
     out = type.empty() ? "event" : type;

@@ -137,5 +137,24 @@ TEST(TailPrinter, PendingBodyIsPrintedOnForgetAndColorsAreOptIn) {
   EXPECT_NE(out.find("\x1b["), std::string::npos);
 }
 
+TEST(TailPrinter, DescribesSessionLayerEvents) {
+  Capture cap;
+  TailPrinter printer(cap.file());
+  printer.print(
+      "s4",
+      {{"type", "starttls"}, {"leg", "server"}, {"phase", "requested"}, {"handled_by", "mailtap"}});
+  printer.print("s4", {{"type", "close"},
+                       {"leg", "both"},
+                       {"by", "mailtap"},
+                       {"reason", "done"},
+                       {"client_bytes_in", 10},
+                       {"client_bytes_out", 20},
+                       {"server_bytes_in", 30},
+                       {"server_bytes_out", 40}});
+  EXPECT_EQ(cap.text(),
+            "[s4] == STARTTLS server leg requested (handled by mailtap)\n"
+            "[s4] == close both legs by mailtap (done) client in=10 out=20 server in=30 out=40\n");
+}
+
 }  // namespace
 }  // namespace mailtap::transcript
