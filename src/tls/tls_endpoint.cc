@@ -226,10 +226,10 @@ struct TlsEndpoint::Impl {
       plaintext_in.resize(old_size + (ok == 1 ? got : 0));
       if (ok == 1) continue;
       int ssl_error = SSL_get_error(ssl.get(), ok);
-      if (ssl_error == SSL_ERROR_WANT_READ) return;
+      if (ssl_error == SSL_ERROR_WANT_READ) break;
       if (ssl_error == SSL_ERROR_ZERO_RETURN) {
         peer_closed = true;
-        return;
+        break;
       }
       OpenSslErrors errors = drain_openssl_errors();
       fail_with(std::string("TLS error on the connection with the ") + peer_name() + ": " +
@@ -261,6 +261,10 @@ struct TlsEndpoint::Impl {
         held_plaintext.shrink_to_fit();
       }
       read_plaintext();
+      // OpenSSL's RELEASE_BUFFERS mode frees the 16 KiB read buffer only after application data,
+      // so a session idling right after its handshake would keep it; free it whenever no
+      // partial record is held (SSL_free_buffers refuses otherwise).
+      if (!failed) SSL_free_buffers(ssl.get());
     }
     in_cycle = false;
   }
@@ -376,7 +380,9 @@ void TlsEndpoint::take_plaintext(std::string& out) {
   } else {
     out.append(impl_->plaintext_in);
   }
-  impl_->plaintext_in.clear();
+  // Keep no capacity (ours, or the caller's that came back with the swap): idle sessions
+  // should cost as little as possible, and the next read allocates what it needs.
+  std::string().swap(impl_->plaintext_in);
 }
 
 bool TlsEndpoint::has_encrypted() const {
