@@ -1,5 +1,6 @@
-// TLS over two memory BIOs. One non-reentrant cycle (handshake, flush held plaintext, read until
-// OpenSSL wants more input) runs after every input, as in Node's TLSWrap::Cycle().
+// TLS over an in-memory transport (buffer_bio.h). One non-reentrant cycle (handshake, flush held
+// plaintext, read until OpenSSL wants more input) runs after every input, as in Node's
+// TLSWrap::Cycle().
 #include "mailtap/tls/tls_endpoint.h"
 
 #include <openssl/err.h>
@@ -7,9 +8,9 @@
 #include <openssl/x509v3.h>
 
 #include <algorithm>
-#include <climits>
 #include <optional>
 
+#include "mailtap/tls/buffer_bio.h"
 #include "mailtap/tls/openssl_handles.h"
 #include "mailtap/tls/tls_contexts.h"
 #include "mailtap/tls/x509_inspect.h"
@@ -44,8 +45,8 @@ int endpoint_index() {
 struct TlsEndpoint::Impl {
   Role role = Role::client;
   SslPtr ssl;
-  BIO* encrypted_in = nullptr;   // owned by ssl
-  BIO* encrypted_out = nullptr;  // owned by ssl
+  BufferBioState wire;  // ciphertext in (borrowed from the caller during a feed) and out
+  std::string backlog;  // ciphertext OpenSSL has not read yet when a feed returned
   ClientOptions client_options;
   detail::ServerLeafState server_state;  // server role: read by the context's certificate callback
 
@@ -83,17 +84,12 @@ struct TlsEndpoint::Impl {
     ERR_clear_error();
     if (!ctx) return fail_with("no TLS context for the " + std::string(peer_name()) + " leg");
     ssl.reset(SSL_new(ctx));
-    encrypted_in = BIO_new(BIO_s_mem());
-    encrypted_out = BIO_new(BIO_s_mem());
-    if (!ssl || !encrypted_in || !encrypted_out) {
-      BIO_free(encrypted_in);
-      BIO_free(encrypted_out);
-      encrypted_in = encrypted_out = nullptr;
+    BIO* bio = ssl ? new_buffer_bio(&wire) : nullptr;
+    if (!bio) {
+      ssl.reset();
       return fail_with(with_openssl_errors("cannot create a TLS session"));
     }
-    // An empty input BIO means "wait for more bytes", not end of stream.
-    BIO_set_mem_eof_return(encrypted_in, -1);
-    SSL_set_bio(ssl.get(), encrypted_in, encrypted_out);
+    SSL_set_bio(ssl.get(), bio, bio);  // one BIO both ways: SSL takes its single reference
     SSL_set_mode(ssl.get(), SSL_MODE_RELEASE_BUFFERS);
     return true;
   }
@@ -204,10 +200,13 @@ struct TlsEndpoint::Impl {
 
   // Encrypts `bytes` now; the handshake must be complete.
   void encrypt(std::string_view bytes) {
+    // Room for the records' headers, tags and padding, so the output grows once, not per record.
+    constexpr size_t kRecordOverhead = 64;
+    wire.output.reserve(wire.output.size() + bytes.size() +
+                        (bytes.size() / kReadPiece + 1) * kRecordOverhead);
     while (!bytes.empty() && !failed) {
       size_t written = 0;
-      int n = static_cast<int>(std::min<size_t>(bytes.size(), INT_MAX));
-      if (SSL_write_ex(ssl.get(), bytes.data(), static_cast<size_t>(n), &written) != 1) {
+      if (SSL_write_ex(ssl.get(), bytes.data(), bytes.size(), &written) != 1) {
         fail_with(with_openssl_errors(std::string("cannot encrypt data for the ") + peer_name()));
         return;
       }
@@ -217,8 +216,7 @@ struct TlsEndpoint::Impl {
 
   // Decrypts while there is input or buffered record data (h2o's decode loop).
   void read_plaintext() {
-    while (!failed && !peer_closed &&
-           (BIO_ctrl_pending(encrypted_in) > 0 || SSL_has_pending(ssl.get()) == 1)) {
+    while (!failed && !peer_closed && (!wire.input.empty() || SSL_has_pending(ssl.get()) == 1)) {
       size_t old_size = plaintext_in.size();
       plaintext_in.resize(old_size + kReadPiece);
       size_t got = 0;
@@ -322,18 +320,24 @@ void TlsEndpoint::start() {
 }
 
 void TlsEndpoint::feed_encrypted(std::string_view bytes) {
-  if (impl_->failed) return;
+  Impl& impl = *impl_;
+  if (impl.failed || impl.in_cycle) return;
   ERR_clear_error();
-  while (!bytes.empty()) {
-    int n = static_cast<int>(std::min<size_t>(bytes.size(), INT_MAX));
-    int written = BIO_write(impl_->encrypted_in, bytes.data(), n);
-    if (written <= 0) {
-      impl_->fail_with(with_openssl_errors("cannot buffer encrypted input"));
-      return;
-    }
-    bytes.remove_prefix(static_cast<size_t>(written));
+  // OpenSSL reads the caller's bytes in place; only what it leaves unread is copied.
+  if (impl.backlog.empty()) {
+    impl.wire.input = bytes;
+  } else {
+    impl.backlog.append(bytes);
+    impl.wire.input = impl.backlog;
   }
-  impl_->cycle();
+  impl.cycle();
+  if (impl.wire.input.empty() || impl.failed || impl.peer_closed) {
+    impl.backlog.clear();  // consumed, or nothing will ever read it
+  } else {
+    std::string rest(impl.wire.input);
+    impl.backlog.swap(rest);
+  }
+  impl.wire.input = {};
 }
 
 void TlsEndpoint::write_plaintext(std::string_view bytes) {
@@ -365,13 +369,14 @@ void TlsEndpoint::close_notify() {
 }
 
 void TlsEndpoint::take_encrypted(std::string& out) {
-  if (!impl_->encrypted_out) return;
-  size_t pending = BIO_ctrl_pending(impl_->encrypted_out);
-  if (pending == 0) return;
-  size_t old_size = out.size();
-  out.resize(old_size + pending);
-  int got = BIO_read(impl_->encrypted_out, out.data() + old_size, static_cast<int>(pending));
-  out.resize(old_size + static_cast<size_t>(std::max(got, 0)));
+  std::string& pending = impl_->wire.output;
+  if (pending.empty()) return;
+  if (out.empty()) {
+    out.swap(pending);  // hands over the buffer, no copy
+  } else {
+    out.append(pending);
+  }
+  std::string().swap(pending);  // an idle session keeps no buffer
 }
 
 void TlsEndpoint::take_plaintext(std::string& out) {
@@ -386,7 +391,7 @@ void TlsEndpoint::take_plaintext(std::string& out) {
 }
 
 bool TlsEndpoint::has_encrypted() const {
-  return impl_->encrypted_out && BIO_ctrl_pending(impl_->encrypted_out) > 0;
+  return !impl_->wire.output.empty();
 }
 bool TlsEndpoint::has_plaintext() const {
   return !impl_->plaintext_in.empty();

@@ -1,6 +1,9 @@
-// One TLS endpoint over a pair of memory BIOs, used for both legs (server role towards the mail
+// One TLS endpoint over an in-memory transport, used for both legs (server role towards the mail
 // client, client role towards the upstream). No sockets: encrypted bytes in and out, plaintext in
 // and out. Modelled on Node's TLSWrap (ClearIn/ClearOut/EncOut) and h2o's socket.c decode loop.
+// The transport is a BIO that reads the fed bytes in place and appends output to a string that
+// take_encrypted() hands over by swap (buffer_bio.h): a BIO_s_mem pair without its two copies.
+// Not reentrant; each call clears OpenSSL's error queue first and drains it into error().
 #pragma once
 
 #include <memory>
