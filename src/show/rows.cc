@@ -13,12 +13,24 @@ std::optional<int64_t> time_of(const nlohmann::json& line) {
   return t->get<int64_t>();
 }
 
+// decoded.latency_us, or the first latency_us of an object inside one of decoded's arrays
+// (decoders group several findings as {"items":[...]} or {"parts":[...]}).
 std::optional<int64_t> decoded_latency(const nlohmann::json& line) {
   auto d = line.find("decoded");
   if (d == line.end() || !d->is_object()) return std::nullopt;
-  auto l = d->find("latency_us");
-  if (l == d->end() || !l->is_number()) return std::nullopt;
-  return l->get<int64_t>();
+  auto read = [](const nlohmann::json& obj) -> std::optional<int64_t> {
+    auto l = obj.find("latency_us");
+    if (l == obj.end() || !l->is_number()) return std::nullopt;
+    return l->get<int64_t>();
+  };
+  if (auto l = read(*d)) return l;
+  for (const auto& [key, value] : d->items()) {
+    if (!value.is_array()) continue;
+    for (const auto& item : value)
+      if (item.is_object())
+        if (auto l = read(item)) return l;
+  }
+  return std::nullopt;
 }
 
 std::string join_notes(const std::string& a, const std::string& b) {

@@ -153,6 +153,14 @@ TEST(ShowRender, TextUsesDecoderNotesLatencyAndWarnings) {
       << "no estimates when the decoder measures";
 }
 
+TEST(ShowRender, LatencyInsideDecodedItemsIsFound) {
+  auto [header, events] = decoded_imap_session();
+  events[1]["decoded"] = {
+      {"items", json::array({{{"command", "AUTHENTICATE"}}, {{"latency_us", 2500}}})}};
+  std::string text = render_to_string(header, events, Format::text);
+  EXPECT_TRUE(line_containing(text, "C: a1 AUTHENTICATE").ends_with("# latency 2.500 ms")) << text;
+}
+
 TEST(ShowRender, MarkdownIsATableSafeForBugReports) {
   auto t = sample("show-md");
   std::string md = render_to_string(t.header, t.events, Format::markdown);
