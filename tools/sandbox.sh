@@ -496,6 +496,8 @@ service auth {
     mode = 0600
   }
 }
+# The documented way to switch the per-IP auth penalty off. Expected side effect: the auth
+# process logs "net_connect_unix(anvil-auth-penalty) failed" once when it starts; harmless.
 service anvil {
   unix_listener anvil-auth-penalty {
     mode = 0
