@@ -354,6 +354,58 @@ TEST_F(TlsEndpointTest, LegacyServerNeedsAllowLegacy) {
   }
 }
 
+TEST_F(TlsEndpointTest, Tls12ServerWorksEndToEnd) {
+  contexts_ = std::make_unique<ContextPair>(*ca_);
+  SSL_CTX_set_max_proto_version(contexts_->server.get(), TLS1_2_VERSION);
+  LeafSpec spec;
+  spec.upstream_host = "localhost";
+  server_ = TlsEndpoint::make_server(contexts_->server.get(), spec);
+  ClientOptions options;
+  options.server_name = "localhost";
+  client_ = TlsEndpoint::make_client(contexts_->client.get(), options);
+  client_->start();
+  client_->write_plaintext("EHLO tls12\r\n");
+  pump(*client_, *server_);
+  ASSERT_TRUE(client_->handshake_complete()) << client_->error();
+  EXPECT_EQ(client_->info().version, "TLSv1.2");
+  EXPECT_EQ(client_->info().verification, "verified");
+  EXPECT_EQ(server_->info().sni, "localhost");
+  EXPECT_EQ(take_all_plaintext(*server_), "EHLO tls12\r\n");
+  const std::string big = testing::random_bytes(200000, 3);
+  server_->write_plaintext(big);
+  server_->close_notify();
+  pump(*client_, *server_, 4096);
+  EXPECT_TRUE(take_all_plaintext(*client_) == big);
+  EXPECT_TRUE(client_->peer_closed());
+}
+
+TEST_F(TlsEndpointTest, CorruptedRecordAfterTheHandshakeFails) {
+  connect("localhost", "localhost");
+  pump(*client_, *server_);
+  ASSERT_TRUE(server_->handshake_complete());
+  client_->write_plaintext("a1 LOGIN user secret\r\n");
+  std::string record;
+  client_->take_encrypted(record);
+  ASSERT_GT(record.size(), 10u);
+  record[record.size() - 3] ^= 0x01;  // flip a bit in the authentication tag
+  server_->feed_encrypted(record);
+  ASSERT_TRUE(server_->failed());
+  EXPECT_THAT(server_->error(), HasSubstr("TLS error on the connection with the client"));
+  EXPECT_THAT(server_->error(), HasSubstr("bad record mac"));
+  EXPECT_FALSE(server_->has_plaintext());
+}
+
+TEST_F(TlsEndpointTest, WritesAfterOurCloseNotifyAreDropped) {
+  connect("localhost", "localhost");
+  pump(*client_, *server_);
+  client_->close_notify();
+  client_->write_plaintext("too late\r\n");
+  pump(*client_, *server_);
+  EXPECT_TRUE(server_->peer_closed());
+  EXPECT_FALSE(server_->has_plaintext());
+  EXPECT_FALSE(client_->failed());
+}
+
 TEST_F(TlsEndpointTest, EndpointWithoutContextFailsInsteadOfCrashing) {
   auto endpoint = TlsEndpoint::make_client(nullptr, ClientOptions{});
   ASSERT_TRUE(endpoint->failed());
