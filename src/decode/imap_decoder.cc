@@ -136,6 +136,8 @@ class ImapDecoder final : public SessionDecoder {
                            bool live);
   void response_effects(imap::Response& r, const Event& e, const Piece& p, json& d,
                         std::string& note, imap::Annotation& a);
+  void status_or_data_effects(imap::Response& r, bool greeting, const Event& e, json& d,
+                              std::string& note, imap::Annotation& a);
   void continuation_effects(imap::Response& r, const Piece& p, json& d, std::string& note,
                             imap::Annotation& a);
   void completion_effects(imap::Response& r, const Event& e, json& d, std::string& note,
@@ -577,13 +579,20 @@ void ImapDecoder::response_effects(imap::Response& r, const Event& e, const Piec
   }
   bool greeting = !greeted_ && r.kind == imap::Response::Kind::untagged && !r.status.empty();
   greeted_ = true;
+  if (!r.capabilities.empty()) caps_.set(r.capabilities);
+  status_or_data_effects(r, greeting, e, d, note, a);
   if (!r.capabilities.empty()) {
-    caps_.set(r.capabilities);
     if (caps_.has("COMPRESS=DEFLATE")) {
       note += " (COMPRESS=DEFLATE offered: a compressed session cannot be decoded)";
     }
+    // After the completion is processed: a LOGIN's OK carries the capabilities of a logged-in
+    // session, which no longer offer STARTTLS or AUTH=.
     capability_warnings(e, a);
   }
+}
+
+void ImapDecoder::status_or_data_effects(imap::Response& r, bool greeting, const Event& e,
+                                         json& d, std::string& note, imap::Annotation& a) {
   if (greeting) {
     d["greeting"] = true;
     if (r.status == "PREAUTH") authenticated_ = true;

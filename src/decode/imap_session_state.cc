@@ -11,12 +11,26 @@ namespace {
 
 using nlohmann::json;
 
+bool produces_any(std::string_view command, const Response& r);
+
 bool one_of(std::string_view name, std::initializer_list<std::string_view> names) {
   return std::find(names.begin(), names.end(), name) != names.end();
 }
 
-// Whether a command of this name is one that produces this untagged response.
-bool produces(std::string_view command, const Response& r) {
+// How surely a command of this name produces this untagged response: 2 when it is what the
+// command is for, 1 when it may come along (STATUS with LIST-STATUS, FETCH after STORE), 0 not.
+int produces(std::string_view command, const Response& r) {
+  std::string_view base = command.rfind("UID ", 0) == 0 ? command.substr(4) : command;
+  if (r.type == "STATUS") return command == "STATUS" ? 2 : command == "LIST" ? 1 : 0;
+  if (r.type == "FETCH") return base == "FETCH" ? 2 : base == "STORE" ? 1 : 0;
+  if (r.type == "CAPABILITY" || r.code == "CAPABILITY") {
+    return command == "CAPABILITY" ? 2 : produces_any(command, r) ? 1 : 0;
+  }
+  return produces_any(command, r) ? 2 : 0;
+}
+
+// Whether a command of this name is one that produces this untagged response at all.
+bool produces_any(std::string_view command, const Response& r) {
   std::string_view base = command.rfind("UID ", 0) == 0 ? command.substr(4) : command;
   const std::string& t = r.type;
   if (t == "CAPABILITY" || r.code == "CAPABILITY") {
@@ -119,10 +133,16 @@ std::optional<PendingCommand> PendingCommands::take(std::string_view tag) {
 
 PendingCommand* PendingCommands::attribute(const Response& response) {
   if (commands_.empty()) return nullptr;
+  PendingCommand* best = &commands_.front();
+  int best_rank = 0;
   for (auto& c : commands_) {
-    if (produces(c.name, response)) return &c;
+    int rank = produces(c.name, response);
+    if (rank > best_rank) {
+      best = &c;
+      best_rank = rank;
+    }
   }
-  return &commands_.front();
+  return best;
 }
 
 bool absorb_mailbox_state(const Response& r, json& state) {
