@@ -200,6 +200,11 @@ SmtpCommand parse_smtp_command(std::string_view line) {
     rest = s.substr(space + 1);
     while (!rest.empty() && rest.front() == ' ') rest.remove_prefix(1);
   }
+  if ((c.verb == "MAIL:" || c.verb == "RCPT:")) {
+    // "RCPT: someone@example.com" (seen in walkthroughs): the keyword is missing, say so.
+    c.verb.pop_back();
+    warn(c, "smtp_syntax", c.verb + " followed by ':' without " + (c.verb == "MAIL" ? "FROM" : "TO"));
+  }
   const std::string& v = c.verb;
   if (v.empty()) {
     c.note = "Empty line";

@@ -402,7 +402,8 @@ class SmtpDecoder final : public SessionDecoder {
     std::string verb = front.verb;
     if (reply.code == 334 && verb == "AUTH" && sasl_) {
       // A challenge: the AUTH command stays open until its final reply.
-      std::string_view challenge = reply.lines.empty() ? "" : reply.lines[0];
+      std::string_view challenge;
+      if (!reply.lines.empty()) challenge = reply.lines[0];
       SaslStep step = sasl_->server_challenge(challenge);
       sasl_awaiting_response_ = true;
       d["sasl"] = step.decoded;
