@@ -50,6 +50,7 @@ BodyReader::Result BodyReader::read(std::string_view bytes, size_t& pos, Message
     if (!held_.empty()) {
       held_ += c;
       ++i;
+      run = i;  // held bytes are emitted (or dropped as the terminator) from held_
       if (held_ == ".\r") continue;
       if (held_ == ".\r\n" || held_ == ".\n") {
         held_.clear();
