@@ -217,11 +217,12 @@ struct detail::WriterCore {
   }
 
   void process_open(SessionState& s) {
+    std::string open_error;
     if (options.write_files) {
       int fd = ::open(s.path.c_str(), O_CREAT | O_EXCL | O_WRONLY | O_APPEND | O_CLOEXEC, 0600);
       if (fd < 0) {
         s.failed = true;
-        report(s, "cannot create transcript " + s.path.string() + ": " + errno_text(errno));
+        open_error = "cannot create transcript " + s.path.string() + ": " + errno_text(errno);
       } else {
         s.fd = fd;
       }
@@ -232,6 +233,8 @@ struct detail::WriterCore {
       set_error(std::string("cannot create decoder: ") + e.what());
     }
     emit(s, to_json(s.header));
+    // After the header, so a live view shows which session the failure belongs to.
+    if (!open_error.empty()) report(s, open_error);
   }
 
   void process_event(SessionState& s, const Event& event) {

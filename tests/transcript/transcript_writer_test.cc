@@ -173,6 +173,9 @@ TEST(TranscriptWriter, UnwritableDirectoryIsReportedOnceAndNothingCrashes) {
     if (l.contains("seq")) ++events;
   }
   EXPECT_EQ(failures, 1);
+  ASSERT_GE(seen.size(), 2u);
+  EXPECT_EQ(seen[0]["type"], "session");  // the live view learns the session before its failure
+  EXPECT_EQ(seen[1]["code"], "transcript_write_failed");
   EXPECT_GT(events, 20u);  // the observer (live view) still saw the whole session
   ::chmod(dir.c_str(), 0700);
 }
