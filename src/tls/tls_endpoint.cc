@@ -12,6 +12,7 @@
 
 #include "mailtap/tls/buffer_bio.h"
 #include "mailtap/tls/openssl_handles.h"
+#include "mailtap/tls/session_cache.h"
 #include "mailtap/tls/tls_contexts.h"
 #include "mailtap/tls/x509_inspect.h"
 
@@ -48,6 +49,7 @@ struct TlsEndpoint::Impl {
   BufferBioState wire;  // ciphertext in (borrowed from the caller during a feed) and out
   std::string backlog;  // ciphertext OpenSSL has not read yet when a feed returned
   ClientOptions client_options;
+  std::string session_key;  // resumption: which cached sessions this connection may use
   detail::ServerLeafState server_state;  // server role: read by the context's certificate callback
 
   std::string held_plaintext;  // written before the handshake completed
@@ -307,6 +309,12 @@ std::unique_ptr<TlsEndpoint> TlsEndpoint::make_client(SSL_CTX* ctx, const Client
     } else {
       // --insecure: the handshake proceeds whatever the certificate says; info() still shows it.
       SSL_set_verify(ssl, SSL_VERIFY_NONE, nullptr);
+    }
+    if (!options.resumption_key.empty()) {
+      // Never resume a session made with --insecure on a connection that verifies.
+      impl->session_key =
+          options.resumption_key + "|" + name + "|" + (options.verify ? "verified" : "insecure");
+      resume_client_session(ssl, &impl->session_key);
     }
     if (!ok) impl->fail_with(with_openssl_errors("cannot use '" + name + "' as the upstream name"));
   }

@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 #include <openssl/ssl.h>
 
+#include "mailtap/tls/session_cache.h"
 #include "tls/tls_test_support.h"
 
 namespace mailtap::tls {
@@ -404,6 +405,66 @@ TEST_F(TlsEndpointTest, WritesAfterOurCloseNotifyAreDropped) {
   EXPECT_TRUE(server_->peer_closed());
   EXPECT_FALSE(server_->has_plaintext());
   EXPECT_FALSE(client_->failed());
+}
+
+// One full connection from a fresh client endpoint with `options` to a fresh server endpoint.
+TlsInfo connect_once(ContextPair& contexts, const ClientOptions& options, std::string* error,
+                     bool clean_close = true) {
+  LeafSpec spec;
+  spec.upstream_host = "localhost";
+  auto server = TlsEndpoint::make_server(contexts.server.get(), spec);
+  auto client = TlsEndpoint::make_client(contexts.client.get(), options);
+  client->start();
+  pump(*client, *server);
+  client->write_plaintext("a1 NOOP\r\n");
+  server->write_plaintext("* OK ready\r\n");
+  pump(*client, *server);  // TLS 1.3 tickets arrive with the server's first data
+  if (error) *error = client->error();
+  EXPECT_EQ(take_all_plaintext(*server), "a1 NOOP\r\n");
+  EXPECT_EQ(take_all_plaintext(*client), "* OK ready\r\n");
+  if (clean_close) {
+    client->close_notify();
+    pump(*client, *server);
+  }
+  return client->handshake_complete() ? client->info() : TlsInfo{};
+}
+
+TEST_F(TlsEndpointTest, ResumesUpstreamSessionsWithTheSameKeyOnly) {
+  ContextPair contexts(*ca_);
+  ClientOptions options;
+  options.server_name = "localhost";
+  options.resumption_key = "localhost:993";
+  std::string error;
+
+  TlsInfo first = connect_once(contexts, options, &error);
+  ASSERT_EQ(first.verification, "verified") << error;
+  EXPECT_FALSE(first.session_reused);
+  EXPECT_EQ(cached_client_sessions(contexts.client.get()), 1u);
+
+  TlsInfo second = connect_once(contexts, options, &error);
+  ASSERT_EQ(second.verification, "verified") << error;
+  EXPECT_TRUE(second.session_reused);
+  ASSERT_TRUE(second.peer_certificate) << "a resumed session still reports the certificate";
+  EXPECT_EQ(second.peer_certificate->sha256, first.peer_certificate->sha256);
+
+  // An --insecure connection must never hand its session to a verifying one, nor use one.
+  ClientOptions insecure = options;
+  insecure.verify = false;
+  EXPECT_FALSE(connect_once(contexts, insecure, &error).session_reused);
+  EXPECT_TRUE(connect_once(contexts, options, &error).session_reused);
+
+  ClientOptions other_port = options;
+  other_port.resumption_key = "localhost:995";
+  EXPECT_FALSE(connect_once(contexts, other_port, &error).session_reused);
+
+  ClientOptions no_key = options;
+  no_key.resumption_key.clear();
+  EXPECT_FALSE(connect_once(contexts, no_key, &error).session_reused);
+
+  // A connection dropped without our close_notify spoils its session (OpenSSL's rule).
+  EXPECT_TRUE(connect_once(contexts, options, &error, false).session_reused);
+  EXPECT_FALSE(connect_once(contexts, options, &error).session_reused);
+  EXPECT_TRUE(connect_once(contexts, options, &error).session_reused);
 }
 
 TEST_F(TlsEndpointTest, EndpointWithoutContextFailsInsteadOfCrashing) {

@@ -23,6 +23,9 @@ enum class Role { client, server };
 struct ClientOptions {
   std::string server_name;  // SNI and the name verified (DNS name or IP literal); may be empty
   bool verify = true;       // false with --insecure: handshake proceeds, info says "skipped"
+  // Non-empty: resume TLS sessions with earlier connections that had the same key, server name
+  // and verify setting (e.g. "imap.example.com:993"). Empty: always a full handshake.
+  std::string resumption_key;
 };
 
 class TlsEndpoint {
