@@ -2,6 +2,8 @@
 
 namespace mailtap::cli {
 
-void add_extra_commands(CLI::App&, int&) {}
+void add_extra_commands(CLI::App& app, int& status) {
+  add_run_command(app, status);
+}
 
 }  // namespace mailtap::cli
