@@ -312,36 +312,86 @@ BlockMatch match_block(const std::vector<Expectation>& block,
 std::string render_difference(const std::vector<Expectation>& block,
                               const std::vector<ReceivedLine>& lines, const BlockMatch& result,
                               const std::string& indent) {
-  // Rebuild the best path to show what matched before the difference.
+  // What matched before the difference, from the best attempt.
   Matcher matcher(block, lines);
   matcher.run();
-  const auto& path = matcher.best_path();
-  std::ostringstream out;
-  constexpr size_t kContext = 3, kTail = 12;
-
   std::vector<std::string> matched;
-  for (const Consumed& c : path)
+  for (const Consumed& c : matcher.best_path())
     for (size_t k = c.first_line; k < c.end_line; ++k) matched.push_back(lines[k].text);
+
+  // After it, align the rest line by line (longest common subsequence), so one changed line
+  // shows as one -/+ pair and not as everything after it.
+  const size_t i0 = std::min(result.expectation, block.size());
+  const size_t j0 = std::min(result.line, lines.size());
+  const size_t a = block.size() - i0, b = lines.size() - j0;
+  auto same = [&](size_t i, size_t j) {
+    const Expectation& e = block[i0 + i];
+    const std::string& text = lines[j0 + j].text;
+    if (e.kind == Expectation::Kind::status)
+      return line_has_status(e.pattern, text, !status_on_first_line(e.pattern));
+    return e.kind != Expectation::Kind::any_lines && line_matches(e, text);
+  };
+  enum class Op { keep, expected, received };
+  std::vector<std::pair<Op, size_t>> ops;  // index into block (expected/keep) or lines (received)
+  if (a * b <= 4'000'000) {
+    std::vector<uint32_t> lcs((a + 1) * (b + 1), 0);
+    auto at = [&](size_t i, size_t j) -> uint32_t& { return lcs[i * (b + 1) + j]; };
+    for (size_t i = a; i-- > 0;)
+      for (size_t j = b; j-- > 0;)
+        at(i, j) = same(i, j) ? at(i + 1, j + 1) + 1 : std::max(at(i + 1, j), at(i, j + 1));
+    size_t i = 0, j = 0;
+    while (i < a || j < b) {
+      if (i < a && j < b && same(i, j)) {
+        ops.push_back({Op::keep, j0 + j});
+        ++i, ++j;
+      } else if (i < a && (j == b || at(i + 1, j) >= at(i, j + 1))) {
+        ops.push_back({Op::expected, i0 + i++});
+      } else {
+        ops.push_back({Op::received, j0 + j++});
+      }
+    }
+  } else {
+    for (size_t i = 0; i < a; ++i) ops.push_back({Op::expected, i0 + i});
+    for (size_t j = 0; j < b; ++j) ops.push_back({Op::received, j0 + j});
+  }
+
+  std::ostringstream out;
+  constexpr size_t kContext = 3, kMaxChanged = 40;
   if (matched.size() > kContext)
     out << indent << "  ... " << (matched.size() - kContext) << " line(s) as expected\n";
   for (size_t k = matched.size() > kContext ? matched.size() - kContext : 0; k < matched.size(); ++k)
     out << indent << "  " << matched[k] << "\n";
-
-  size_t shown = 0;
-  for (size_t i = result.expectation; i < block.size(); ++i) {
-    if (shown++ == kTail) {
-      out << indent << "- ... and " << (block.size() - i) << " more expected line(s)\n";
+  size_t changed = 0;
+  std::string last_where;
+  for (size_t k = 0; k < ops.size(); ++k) {
+    auto [op, index] = ops[k];
+    if (op == Op::keep) {
+      size_t run = 0;
+      while (k + run < ops.size() && ops[k + run].first == Op::keep) ++run;
+      if (run > 2 * kContext) {
+        for (size_t r = 0; r < kContext; ++r) out << indent << "  " << lines[ops[k + r].second].text << "\n";
+        out << indent << "  ... " << (run - 2 * kContext) << " line(s) as expected\n";
+        for (size_t r = run - kContext; r < run; ++r)
+          out << indent << "  " << lines[ops[k + r].second].text << "\n";
+      } else {
+        for (size_t r = 0; r < run; ++r) out << indent << "  " << lines[ops[k + r].second].text << "\n";
+      }
+      k += run - 1;
+      continue;
+    }
+    if (++changed > kMaxChanged) {
+      out << indent << "... and more differences\n";
       break;
     }
-    out << indent << "- " << block[i].written << "    (" << block[i].where.str() << ")\n";
-  }
-  shown = 0;
-  for (size_t k = result.line; k < lines.size(); ++k) {
-    if (shown++ == kTail) {
-      out << indent << "+ ... and " << (lines.size() - k) << " more received line(s)\n";
-      break;
+    if (op == Op::expected) {
+      std::string where = block[index].where.str();
+      out << indent << "- " << block[index].written;
+      if (where != last_where) out << "    (" << where << ")";
+      out << "\n";
+      last_where = where;
+    } else {
+      out << indent << "+ " << lines[index].text << "\n";
     }
-    out << indent << "+ " << lines[k].text << "\n";
   }
   if (result.expectation < block.size() && result.line < lines.size() &&
       block[result.expectation].kind == Expectation::Kind::text) {

@@ -152,6 +152,8 @@ std::string format_run(const RunResult& run, const ReportStyle& style) {
   }
   if (run.outcome == RunResult::Outcome::error && !run.error.empty())
     out << "  " << paint("35;1", "could not run: ") << run.error << "\n";
+  else if (!run.error.empty())
+    out << "  stopped: " << run.error << "\n";
   if (!run.transcript_path.empty()) out << "  transcript: " << run.transcript_path << "\n";
   out << format_result_line(run, style) << "\n";
   return out.str();

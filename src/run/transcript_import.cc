@@ -208,8 +208,9 @@ class Importer {
     return detail_upper(word_at(text, 1));
   }
 
-  // A PLAIN or LOGIN message captured in clear (--reveal-secrets) gives the password away; keep
-  // it, so the script replays without --var.
+  // A client SASL message captured in clear names the user (CRAM-MD5, SCRAM); PLAIN and LOGIN in
+  // clear (--reveal-secrets) even give the password away: keep it, so the script replays without
+  // --var.
   void password_from_sasl(const std::string& wire) {
     needs_password_ = true;
     if (decode::is_redaction_token(wire) || wire.find("<redacted") != std::string::npos) return;
@@ -225,6 +226,11 @@ class Importer {
     } else if (sasl_mechanism_ == "LOGIN") {
       if (++login_messages_ == 1 && user_.empty()) user_ = *raw;
       if (login_messages_ == 2) password_ = *raw;
+    } else if (sasl_mechanism_ == "CRAM-MD5" && user_.empty()) {
+      user_ = raw->substr(0, raw->rfind(' '));
+    } else if (starts_with(sasl_mechanism_, "SCRAM-") && user_.empty()) {
+      size_t n = raw->find(",n=");
+      if (n != std::string::npos) user_ = raw->substr(n + 3, raw->find(',', n + 3) - n - 3);
     }
   }
 
@@ -320,6 +326,9 @@ std::string generalise_server_line(Protocol protocol, const std::string& line,
   static const std::regex message_id(R"(<[^<>@\s]+@[^<>\s]+>)");
   static const std::regex imap_counter(R"(^\* \d+ (EXISTS|RECENT)$)");
   static const std::regex imap_code(R"(\[(UIDVALIDITY|UIDNEXT|HIGHESTMODSEQ|UNSEEN) \d+\])");
+  static const std::regex fetch_line(R"(^\* \d+ FETCH \()");
+  static const std::regex fetch_flags(R"(FLAGS \([^)]*\) ?)");
+  static const std::regex fetch_modseq(R"(MODSEQ \(\d+\))");
   static const std::regex imap_tagged(R"(^([^*+\s]\S*) (OK|NO|BAD)( \[[^\]]*\])?( .*)?$)",
                                       std::regex::icase);
   static const std::regex pop3_counts(R"(^\+OK \d+ messages?\b.*$)");
@@ -341,6 +350,11 @@ std::string generalise_server_line(Protocol protocol, const std::string& line,
       break;
     case Protocol::imap:
       out = regex_replace_all(out, imap_counter, "* \x01 $1");
+      if (std::regex_search(out, fetch_line)) {
+        // FLAGS in a FETCH come and go with the message's state (\Seen set by the first fetch).
+        out = regex_replace_all(out, fetch_flags, "\x01");
+        out = regex_replace_all(out, fetch_modseq, "MODSEQ (\x01)");
+      }
       out = regex_replace_all(out, imap_code, "[$1 \x01]");
       if (context.tagged_completion) out = regex_replace_all(out, imap_tagged, "$1 $2$3 \x01");
       break;
