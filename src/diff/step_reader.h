@@ -1,0 +1,78 @@
+// Internal to src/diff: the per-protocol readers that group a session's lines into steps
+// (which server line answers which command) and read the meaning of each step into facets.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "mailtap/diff/steps.h"
+
+namespace mailtap::diff::detail {
+
+// One data event, as a reader sees it.
+struct Piece {
+  bool from_client = false;  // client->server, or mailtap->server (the proxy's own command)
+  bool by_proxy = false;     // mailtap wrote these bytes itself
+  std::string frame;         // line, body, literal, chunk, raw
+  std::string bytes;         // exact bytes
+  const nlohmann::json* event = nullptr;
+  std::optional<int64_t> time_us;
+};
+
+struct Draft {
+  Step step;
+  std::vector<Piece> pieces;
+};
+
+// Common helpers.
+std::string chomp(std::string_view line);  // without the trailing CRLF / LF
+std::string upper(std::string_view s);
+std::string first_word(std::string_view s);
+// The rest of `s` after its first word and the spaces that follow.
+std::string after_first_word(std::string_view s);
+// The line ends with an IMAP literal announcement: {123}, {123+} or ~{123}.
+bool ends_with_literal(std::string_view line);
+// Message content as normalised lines: every rule applied per line; long content is cut with a
+// final line saying how much was left out.
+std::vector<std::string> content_lines(std::string_view bytes, const Normalizer& n);
+// The "decoded" object of the piece's event, or nullptr.
+const nlohmann::json* decoded(const Piece& p);
+// Capability tokens kept unless a user rule drops them.
+void insert_element(std::set<std::string>& set, std::string element, const Normalizer& n);
+// SASL mechanisms whose server challenges change with every session.
+bool sasl_challenge_is_volatile(std::string_view mechanism);
+
+class Reader {
+ public:
+  Reader(std::vector<Draft>& drafts, const Normalizer& n) : drafts_(drafts), n_(n) {}
+  virtual ~Reader() = default;
+  Reader(const Reader&) = delete;
+  Reader& operator=(const Reader&) = delete;
+
+  virtual void client(const Piece& p) = 0;
+  virtual void server(const Piece& p) = 0;
+  // Fills verb, key, label and facets of a greeting, command or unsolicited draft.
+  virtual void interpret(Draft& d) const = 0;
+
+ protected:
+  // Appends a draft for a step that starts with `first`; returns its index.
+  size_t open(StepKind kind, const Piece& first);
+  // True once a greeting or command step exists (the next unexpected server line is not a
+  // greeting).
+  bool any_protocol_step() const;
+  Draft& at(size_t i) { return drafts_[i]; }
+
+  std::vector<Draft>& drafts_;
+  const Normalizer& n_;
+};
+
+std::unique_ptr<Reader> make_smtp_reader(std::vector<Draft>& drafts, const Normalizer& n);
+std::unique_ptr<Reader> make_imap_reader(std::vector<Draft>& drafts, const Normalizer& n);
+std::unique_ptr<Reader> make_pop3_reader(std::vector<Draft>& drafts, const Normalizer& n);
+
+}  // namespace mailtap::diff::detail
