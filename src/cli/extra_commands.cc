@@ -3,6 +3,7 @@
 namespace mailtap::cli {
 
 void add_extra_commands(CLI::App& app, int& status) {
+  add_diff_command(app, status);
   add_run_command(app, status);
 }
 
