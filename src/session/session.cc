@@ -14,6 +14,27 @@ using transcript::Party;
 Party party(Side s) { return s == Side::client ? Party::client : Party::server; }
 size_t idx(Side s) { return s == Side::client ? 0 : 1; }
 
+// The lines of `bytes`, line ends kept (the last one may lack its end).
+std::vector<std::string> lines_of(const std::string& bytes) {
+  std::vector<std::string> lines;
+  size_t pos = 0;
+  while (pos < bytes.size()) {
+    size_t nl = bytes.find('\n', pos);
+    size_t end = nl == std::string::npos ? bytes.size() : nl + 1;
+    lines.push_back(bytes.substr(pos, end - pos));
+    pos = end;
+  }
+  return lines;
+}
+
+// Events that still matter once the session has failed: the client's handshake, and the ends.
+bool tells_the_failing_session(const Event& e) {
+  if (const auto* t = std::get_if<TlsEstablished>(&e)) return t->side == Side::client;
+  if (const auto* t = std::get_if<TlsFailed>(&e)) return t->side == Side::client;
+  return std::holds_alternative<PeerClosed>(e) || std::holds_alternative<TimedOut>(e) ||
+         std::holds_alternative<ShutdownRequested>(e);
+}
+
 }  // namespace
 
 Session::Session(SessionConfig config, Clock clock, EventSink& sink)
@@ -34,7 +55,15 @@ std::vector<Command> Session::handle(const Event& event) {
 void Session::handle(const Event& event, std::vector<Command>& out) {
   if (finished_) return;
   out_ = &out;
-  std::visit([this](const auto& e) { on(e); }, event);
+  if (pending_fatal_ && !tells_the_failing_session(event)) {
+    // The session failed and only waits for the client's handshake to say why: nothing else
+    // may start (a late greeting must not deliver itself, a late connect must not start TLS).
+    if (const auto* b = std::get_if<BytesReceived>(&event))
+      record_data(party(b->side), Party::mailtap, FrameKind::raw, std::string(b->bytes),
+                  tls_up(b->side));
+  } else {
+    std::visit([this](const auto& e) { on(e); }, event);
+  }
   out_ = nullptr;
 }
 
@@ -50,7 +79,7 @@ void Session::on(const UpstreamConnected& e) {
   record(EventType::connect, {{"leg", "server"}, {"peer", e.peer}});
   if (config_.upstream_tls == TlsMode::implicit) {
     upstream_ = Upstream::tls;
-    start_upstream_tls();
+    out_->push_back(StartTls{Side::server, {}});
   } else {
     upstream_ = Upstream::greeting;
   }
@@ -132,6 +161,7 @@ void Session::on(const PeerClosed& e) {
           {"reason", e.reason.empty() ? (e.reset ? "connection reset" : "end of stream") : e.reason},
           {"bytes_in", bytes_in_[i]},
           {"bytes_out", bytes_out_[i]}});
+  if (pending_fatal_ && e.side == Side::server) return;  // the client still hears why, first
   if (e.reset || !can_relay || (eof_[0] && eof_[1])) {
     close(eof_[0] && eof_[1] ? "both sides closed" : std::string(to_string(e.side)) + " closed");
     return;
@@ -150,32 +180,50 @@ void Session::on(const ShutdownRequested& e) {
 void Session::on(const BytesReceived& e) {
   size_t i = idx(e.side);
   bytes_in_[i] += e.bytes.size();
-  discard_[i] = false;
-  frames_.clear();
-  auto error = framing_->feed(e.side, e.bytes, frames_);
-  bool dropped = false;
-  for (auto& frame : frames_) {
-    if (finished_) return;
-    if (discard_[i]) {
-      record_data(party(e.side), Party::mailtap, frame.kind, frame.bytes, tls_up(e.side));
-      dropped = true;
-      continue;
-    }
-    if (e.side == Side::client) {
-      on_client_frame(frame);
-    } else {
-      on_server_frame(frame);
-    }
+  if (e.side == Side::client && (client_ == Client::starttls_sent || client_ == Client::upgrading)) {
+    // Nothing the client sends between STARTTLS and the handshake may cross into TLS. Never
+    // framed, so the stream inside TLS starts afresh.
+    record_data(Party::client, Party::mailtap, FrameKind::raw, std::string(e.bytes), false);
+    warn("starttls_command_injection",
+         "the client sent data after STARTTLS before the TLS handshake; it was dropped "
+         "(CVE-2011-0411 class)");
+    return;
   }
-  if (finished_) return;
+  discard_[i] = false;
+  std::string_view rest = e.bytes;
+  std::optional<FramingError> error;
+  bool dropped = false;
+  // Client bytes are framed one line at a time: what the session decides about a command (answer
+  // it itself, drop what follows) holds before the framing reads any further.
+  while (!rest.empty() && !discard_[i] && !error) {
+    frames_.clear();
+    size_t used = rest.size();
+    error = framing_->feed(e.side, rest, frames_, e.side == Side::client ? &used : nullptr);
+    rest.remove_prefix(used);
+    for (auto& frame : frames_) {
+      if (finished_ || pending_fatal_) return;
+      if (discard_[i]) {
+        record_data(party(e.side), Party::mailtap, frame.kind, frame.bytes, tls_up(e.side));
+        dropped = true;
+        continue;
+      }
+      if (e.side == Side::client) {
+        on_client_frame(frame);
+      } else {
+        on_server_frame(frame);
+      }
+    }
+    if (finished_ || pending_fatal_) return;
+  }
   if (discard_[i]) {
-    std::string rest = framing_->take_pending(e.side);
-    if (!rest.empty()) {
-      record_data(party(e.side), Party::mailtap, FrameKind::raw, rest, tls_up(e.side));
+    std::string unread = framing_->take_pending(e.side);
+    unread.append(rest);
+    if (!unread.empty()) {
+      record_data(party(e.side), Party::mailtap, FrameKind::raw, unread, tls_up(e.side));
       dropped = true;
     }
     if (dropped) on_dropped_after_starttls(e.side);
-    if (finished_) return;
+    if (finished_ || pending_fatal_) return;
   }
   if (error) {
     std::string held = framing_->take_pending(e.side);
@@ -183,19 +231,14 @@ void Session::on(const BytesReceived& e) {
       record_data(party(e.side), Party::mailtap, FrameKind::raw, held, tls_up(e.side));
     fail(error->code, std::string(e.side == Side::client ? "the client" : "the upstream") +
                           " broke a protocol limit: " + error->message);
+    return;
   }
+  // The upstream's positive STARTTLS reply was the last thing it said: now start TLS with it.
+  if (e.side == Side::server && discard_[i]) start_upstream_tls();
 }
 
 void Session::on_client_frame(Frame& frame) {
-  if (client_ == Client::starttls_sent || client_ == Client::upgrading) {
-    // Nothing the client sends between STARTTLS and the handshake may cross into TLS.
-    record_data(Party::client, Party::mailtap, frame.kind, frame.bytes, false);
-    warn("starttls_command_injection",
-         "the client sent data after STARTTLS before the TLS handshake; it was dropped "
-         "(CVE-2011-0411 class)");
-    return;
-  }
-  if (frame.kind == FrameKind::line) {
+  if (frame.kind == FrameKind::line && !frame.continuation) {
     ClientCommand cmd = rules_->parse_client_line(frame.bytes);
     bool client_may_upgrade = config_.client_tls == TlsMode::starttls && !client_tls_up_;
     if (cmd.starttls && client_may_upgrade && passthrough_starttls()) {
@@ -203,6 +246,7 @@ void Session::on_client_frame(Frame& frame) {
       rules_->on_forwarded_client_line(frame.bytes);
       send(Side::server, std::move(frame.bytes));
       starttls_tag_ = cmd.tag;
+      starttls_verb_ = cmd.verb;
       client_ = Client::starttls_sent;
       record(EventType::starttls, {{"leg", "client"}, {"phase", "requested"}, {"handled_by", "server"}});
       drop_rest(Side::client);
@@ -219,7 +263,7 @@ void Session::on_client_frame(Frame& frame) {
     }
     if (cmd.starttls) {
       record_data(Party::client, Party::mailtap, frame.kind, frame.bytes, client_tls_up_);
-      framing_->retract_last_client_command();
+      if (framing_->retract_last_client_command()) return fail_unfinished_command();
       answer_client(rules_->starttls_refused(cmd.tag, client_tls_up_
                                                           ? "TLS is already active"
                                                           : "this listener does not offer TLS"),
@@ -228,7 +272,7 @@ void Session::on_client_frame(Frame& frame) {
     }
     if (cmd.compress) {
       record_data(Party::client, Party::mailtap, frame.kind, frame.bytes, client_tls_up_);
-      framing_->retract_last_client_command();
+      if (framing_->retract_last_client_command()) return fail_unfinished_command();
       answer_client(rules_->command_refused(cmd.tag, "COMPRESS is not available through mailtap "
                                                      "(the transcript must stay readable)"),
                     "COMPRESS refused by mailtap");
@@ -236,10 +280,10 @@ void Session::on_client_frame(Frame& frame) {
     }
     if (cmd.credentials && config_.upstream_tls != TlsMode::plain && !upstream_tls_up_) {
       record_data(Party::client, Party::mailtap, frame.kind, frame.bytes, client_tls_up_);
-      framing_->retract_last_client_command();
       warn("credentials_blocked",
            "the client sent credentials before TLS to the upstream was up; mailtap did not "
            "forward them (fail closed)");
+      if (framing_->retract_last_client_command()) return fail_unfinished_command();
       answer_client(rules_->tls_required(cmd.tag), "mailtap refuses credentials in cleartext");
       return;
     }
@@ -267,10 +311,20 @@ void Session::on_server_frame(Frame& frame) {
 }
 
 void Session::on_greeting_line(Frame& frame) {
+  // Held until complete, and recorded once its fate is known: delivered (client_ready), held for
+  // the client while mailtap negotiates TLS with the upstream (below), or never delivered
+  // (record_undelivered). The transcript never says the client got what it did not get.
   greeting_ += frame.bytes;
   ReplyState state = rules_->greeting_line(frame.bytes);
-  record_data(Party::server, Party::client, frame.kind, frame.bytes, upstream_tls_up_);
   if (state == ReplyState::more) return;
+  if (state == ReplyState::positive && config_.upstream_tls == TlsMode::starttls) {
+    // Passed through or negotiated, STARTTLS must still be possible after this greeting.
+    std::string impossible = rules_->starttls_impossible(frame.bytes);
+    if (!impossible.empty()) {
+      fail("upstream_starttls_unavailable", impossible);
+      return;
+    }
+  }
   bool negotiate = state == ReplyState::positive && config_.upstream_tls == TlsMode::starttls &&
                    !passthrough_starttls();
   if (!negotiate) {
@@ -278,6 +332,9 @@ void Session::on_greeting_line(Frame& frame) {
     client_ready();
     return;
   }
+  for (const std::string& line : lines_of(greeting_))
+    record_data(Party::server, Party::mailtap, FrameKind::line, line, upstream_tls_up_);
+  greeting_held_ = true;
   upstream_ = Upstream::negotiating;
   record(EventType::starttls, {{"leg", "server"}, {"phase", "requested"}, {"handled_by", "mailtap"}});
   NegotiationStep step = rules_->negotiation_start(greeting_);
@@ -302,14 +359,20 @@ void Session::on_negotiation_line(Frame& frame) {
       fail("upstream_starttls_unavailable", step.reason);
       return;
     case NegotiationStep::Action::start_tls:
+      // Started once the rest of this batch is known to hold nothing (see on BytesReceived).
       upstream_ = Upstream::negotiating_tls;
       drop_rest(Side::server);
-      if (!finished_) start_upstream_tls();
       return;
   }
 }
 
 void Session::on_starttls_reply(Frame& frame) {
+  // Where the framing pairs replies with commands (SMTP, POP3), replies to commands pipelined
+  // before STARTTLS pass through first, whatever they say; only the reply to STARTTLS decides.
+  if (config_.protocol != Protocol::imap && frame.answers != starttls_verb_) {
+    forward_to_client(frame);
+    return;
+  }
   ReplyState state = rules_->starttls_reply(frame.bytes, starttls_tag_);
   if (state != ReplyState::positive) {
     forward_to_client(frame);
@@ -325,8 +388,7 @@ void Session::on_starttls_reply(Frame& frame) {
   starttls_reply_ = std::move(frame.bytes);
   client_ = Client::upgrading;
   upstream_ = Upstream::upgrading;
-  drop_rest(Side::server);
-  if (!finished_) start_upstream_tls();
+  drop_rest(Side::server);  // TLS starts once the rest of this batch is known to hold nothing
 }
 
 // ---- transitions ---------------------------------------------------------------------------
@@ -339,24 +401,24 @@ void Session::client_ready() {
   } else {
     client_ = Client::relaying;
   }
-  // The greeting was recorded as it arrived; deliver it now, adjusted for the client leg.
+  // Deliver the greeting now, adjusted for the client leg.
   std::string greeting;
   greeting.swap(greeting_);
-  if (greeting.empty()) return;
-  Frame frame{FrameKind::line, {}};
-  size_t pos = 0;
-  while (pos < greeting.size()) {
-    size_t nl = greeting.find('\n', pos);
-    size_t end = nl == std::string::npos ? greeting.size() : nl + 1;
-    frame.bytes = greeting.substr(pos, end - pos);
-    pos = end;
-    Rewrite rewrite = rules_->rewrite_server_line(frame.bytes, capability_policy());
+  bool held = greeting_held_;  // already recorded as the server's words to mailtap
+  greeting_held_ = false;
+  for (std::string& line : lines_of(greeting)) {
+    Rewrite rewrite = rules_->rewrite_server_line(line, capability_policy());
     if (rewrite.action == Rewrite::Action::replace) {
+      if (!held) record_data(Party::server, Party::mailtap, FrameKind::line, line, upstream_tls_up_);
       deliver_synthesized(std::move(rewrite.bytes),
                           "the greeting as delivered: mailtap adjusted its capabilities for the "
                           "client leg");
+    } else if (held) {
+      deliver_synthesized(std::move(line),
+                          "the upstream's greeting, held until TLS to the upstream was up");
     } else {
-      send(Side::client, std::move(frame.bytes));
+      record_data(Party::server, Party::client, FrameKind::line, line, upstream_tls_up_);
+      send(Side::client, std::move(line));
     }
   }
 }
@@ -423,6 +485,13 @@ void Session::start_upstream_tls() {
 
 void Session::drop_rest(Side side) { discard_[idx(side)] = true; }
 
+void Session::fail_unfinished_command() {
+  fail("unfinished_refused_command",
+       "the client announced a literal after a command mailtap refused and sends it without "
+       "waiting (LITERAL+); the rest of that command cannot be told from the next one, so "
+       "mailtap ended the session rather than forward any of it");
+}
+
 void Session::on_dropped_after_starttls(Side side) {
   if (side == Side::client) {
     warn("starttls_command_injection",
@@ -436,7 +505,13 @@ void Session::on_dropped_after_starttls(Side side) {
 }
 
 void Session::fail(std::string_view code, std::string reason) {
+  record_undelivered();
   record(EventType::error, {{"code", std::string(code)}, {"message", reason}});
+  if (pending_fatal_) {
+    // Failed before, still waiting for the client's handshake (a handshake timeout): give up.
+    close(std::move(reason));
+    return;
+  }
   std::string message = rules_->fatal_error(reason);
   switch (client_) {
     case Client::waiting:
@@ -462,6 +537,7 @@ void Session::fail(std::string_view code, std::string reason) {
 
 void Session::close(std::string reason) {
   if (finished_) return;
+  record_undelivered();
   record(EventType::close, {{"leg", "both"},
                             {"by", "mailtap"},
                             {"reason", reason},
@@ -471,6 +547,27 @@ void Session::close(std::string reason) {
                             {"server_bytes_out", bytes_out_[1]}});
   out_->push_back(Close{std::move(reason)});
   finished_ = true;
+}
+
+// Whatever a peer said that was never delivered is still its words: recorded, addressed to
+// mailtap, so the transcript holds every byte received.
+void Session::record_undelivered() {
+  if (!greeting_held_)
+    for (const std::string& line : lines_of(greeting_))
+      record_data(Party::server, Party::mailtap, FrameKind::line, line, upstream_tls_up_);
+  greeting_.clear();
+  greeting_held_ = false;
+  if (!starttls_reply_.empty())
+    record_data(Party::server, Party::mailtap, FrameKind::line, starttls_reply_, false);
+  starttls_reply_.clear();
+  for (const Frame& h : held_)
+    record_data(Party::server, Party::mailtap, h.kind, h.bytes, upstream_tls_up_);
+  held_.clear();
+  for (Side side : {Side::client, Side::server}) {
+    std::string pending = framing_->take_pending(side);
+    if (!pending.empty())
+      record_data(party(side), Party::mailtap, FrameKind::raw, pending, tls_up(side));
+  }
 }
 
 // ---- helpers -------------------------------------------------------------------------------
