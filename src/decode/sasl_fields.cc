@@ -6,6 +6,11 @@
 
 namespace mailtap::decode::sasl_detail {
 
+namespace {
+// A message may hold any number of elements; the transcript keeps the first ones.
+constexpr size_t kMaxPairs = 64;
+}  // namespace
+
 std::vector<std::string_view> split(std::string_view s, char sep) {
   std::vector<std::string_view> parts;
   size_t start = 0;
@@ -24,6 +29,7 @@ std::optional<Pairs> parse_scram_attributes(std::string_view text) {
   Pairs out;
   if (text.empty()) return out;
   for (std::string_view part : split(text, ',')) {
+    if (out.size() >= kMaxPairs) break;
     if (part.size() < 2 || part[1] != '=') return std::nullopt;
     out.emplace_back(std::string(part.substr(0, 1)), std::string(part.substr(2)));
   }
@@ -81,7 +87,7 @@ std::optional<Pairs> parse_digest_directives(std::string_view text) {
     while (i < text.size() && (text[i] == ' ' || text[i] == '\t' || text[i] == ',')) ++i;
   };
   skip_separators();
-  while (i < text.size()) {
+  while (i < text.size() && out.size() < kMaxPairs) {
     size_t key_start = i;
     while (i < text.size() && text[i] != '=' && text[i] != ',') ++i;
     if (i >= text.size() || text[i] != '=') return std::nullopt;
@@ -118,6 +124,7 @@ std::optional<Pairs> parse_digest_directives(std::string_view text) {
 Pairs parse_kvsep_pairs(std::string_view text) {
   Pairs out;
   for (std::string_view part : split(text, '\x01')) {
+    if (out.size() >= kMaxPairs) break;
     if (part.empty()) continue;
     size_t eq = part.find('=');
     if (eq == std::string_view::npos) {

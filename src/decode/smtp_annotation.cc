@@ -46,7 +46,7 @@ void Annotation::apply(const transcript::Event& event, nlohmann::json& out) cons
     if (!existing.is_array()) existing = nlohmann::json::array();
     for (const auto& w : warnings_) {
       bool duplicate = std::any_of(existing.begin(), existing.end(), [&](const nlohmann::json& e) {
-        return e.is_object() && e.value("code", std::string()) == w.value("code", std::string());
+        return e.is_object() && e.contains("code") && w.contains("code") && e["code"] == w["code"];
       });
       if (!duplicate) existing.push_back(w);
     }

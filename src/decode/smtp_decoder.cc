@@ -206,6 +206,11 @@ class SmtpDecoder final : public SessionDecoder {
       return;
     }
     SmtpCommand cmd = parse_smtp_command(content);
+    if (!greeting_seen_ && relayed && !pregreet_warned_) {
+      pregreet_warned_ = true;
+      a.warn("smtp_pregreet",
+             "client sent a command before the server's greeting (RFC 5321 3.1: it must wait)");
+    }
     nlohmann::json decoded = {{"command", cmd.verb}, {"args", cmd.args}};
     std::string note = cmd.note;
     a.add_warnings(cmd.warnings);
@@ -379,23 +384,26 @@ class SmtpDecoder final : public SessionDecoder {
       a.add(std::move(d), "mailtap's own reply: " + note);
       return;
     }
-    if (server_.pending.empty()) {
-      if (!greeting_seen_) {
-        greeting_seen_ = true;
-        d["answers"] = "greeting";
-        note += reply.code == 220 ? " (greeting: " + first_line(reply) + ")"
-                                  : " (greeting refuses service: " + first_line(reply) + ")";
-      } else {
-        d["answers"] = nullptr;
-        if (reply.code != 421) {
-          a.warn("smtp_unexpected_reply", "reply with no command waiting for it");
-        }
-        note = "Unsolicited reply " + note;
-      }
+    bool looks_like_greeting =
+        server_.pending.empty() ||
+        ((reply.code == 220 || reply.code == 554) && server_.pending.front().verb != "STARTTLS");
+    if (!greeting_seen_ && looks_like_greeting) {
+      // The first reply of a session is the greeting (RFC 5321 3.1), even when the client has
+      // already spoken (that was warned about on the command).
+      greeting_seen_ = true;
+      d["answers"] = "greeting";
+      note += reply.code == 220 ? " (greeting: " + first_line(reply) + ")"
+                                : " (greeting refuses service: " + first_line(reply) + ")";
       a.add(std::move(d), std::move(note));
       return;
     }
-    greeting_seen_ = true;
+    if (server_.pending.empty()) {
+      d["answers"] = nullptr;
+      if (reply.code != 421) a.warn("smtp_unexpected_reply", "reply with no command waiting for it");
+      a.add(std::move(d), "Unsolicited reply " + note);
+      return;
+    }
+    greeting_seen_ = true;  // a transcript may start after the greeting
     Pending& front = server_.pending.front();
     d["answers"] = {{"command", front.verb}, {"seq", front.seq}};
     d["latency_us"] = event.time_us - front.time_us;
@@ -454,8 +462,10 @@ class SmtpDecoder final : public SessionDecoder {
     std::string listed;
     for (const auto& keyword : parsed["keywords"]) {
       std::string k = keyword.get<std::string>();
+      auto found = caps.find(k);
+      if (found == caps.end()) continue;
       std::string item = k;
-      const nlohmann::json& v = caps[k];
+      const nlohmann::json& v = *found;
       if (v.is_array()) item += " " + join_words(v);
       if (v.is_number()) item += " " + std::to_string(v.get<uint64_t>());
       if (v.is_string()) item += " " + v.get<std::string>();
@@ -519,6 +529,7 @@ class SmtpDecoder final : public SessionDecoder {
   Conversation mailtap_;  // replies mailtap wrote itself
   std::string client_partial_, server_partial_;
   bool greeting_seen_ = false;
+  bool pregreet_warned_ = false;
   bool close_seen_ = false;
   nlohmann::json capabilities_;  // from the last EHLO reply
   std::optional<SaslExchange> sasl_;

@@ -457,6 +457,7 @@ TEST(SmtpDecoder, XOAuth2FailureFlowAndCancel) {
 
 TEST(SmtpDecoder, BrokenRepliesAndLongLinesWarn) {
   SmtpSession s;
+  s.server("220 ready\r\n");
   s.client("EHLO x\r\n");
   s.server("250-first\r\n");
   nlohmann::json mixed = s.server("251 second\r\n");
@@ -482,6 +483,17 @@ TEST(SmtpDecoder, BrokenRepliesAndLongLinesWarn) {
   EXPECT_FALSE(has_warning(again, "smtp_line_too_long")) << "one warning per message";
   nlohmann::json closed = s.close();
   EXPECT_TRUE(has_warning(closed, "smtp_incomplete_message"));
+}
+
+TEST(SmtpDecoder, ClientSpeakingBeforeTheGreetingIsWarnedAndPairingHolds) {
+  SmtpSession s;
+  nlohmann::json early = s.client("EHLO bot\r\n");
+  EXPECT_TRUE(has_warning(early, "smtp_pregreet"));
+  nlohmann::json greeting = s.server("220 mx.example ESMTP\r\n");
+  EXPECT_EQ(greeting["decoded"]["answers"], "greeting");
+  nlohmann::json reply = s.server("250 mx.example\r\n");
+  EXPECT_EQ(reply["decoded"]["answers"]["command"], "EHLO");
+  EXPECT_FALSE(has_warning(s.client("QUIT\r\n"), "smtp_pregreet"));
 }
 
 TEST(SmtpDecoder, MailtapRepliesAndDroppedCommandsAreNotPaired) {
@@ -513,8 +525,14 @@ TEST(SmtpDecoder, WarningsAlreadyOnTheEventAreNotDuplicated) {
   out["warnings"] = nlohmann::json::array(
       {{{"code", "credentials_before_tls"}, {"message", "from the session layer"}}});
   decoder->annotate(e, out);
-  ASSERT_EQ(out["warnings"].size(), 1u);
-  EXPECT_EQ(out["warnings"][0]["message"], "from the session layer");
+  int credentials = 0;
+  for (const auto& w : out["warnings"]) {
+    if (w["code"] == "credentials_before_tls") {
+      ++credentials;
+      EXPECT_EQ(w["message"], "from the session layer");
+    }
+  }
+  EXPECT_EQ(credentials, 1);
 }
 
 TEST(SmtpDecoder, NonDataEventsAndBinaryGarbageAreHarmless) {
