@@ -4,6 +4,7 @@ namespace mailtap::cli {
 
 void add_extra_commands(CLI::App& app, int& status) {
   add_diff_command(app, status);
+  add_report_command(app, status);
   add_run_command(app, status);
 }
 

@@ -3,6 +3,7 @@
 // continuation keeps the command open for the client's next line (SASL, IDLE, literals).
 #include <map>
 
+#include "diff/imap_items.h"
 #include "diff/step_reader.h"
 #include "mailtap/transcript/line_view.h"
 
@@ -245,16 +246,22 @@ class ImapReader : public Reader {
       if (is_status(word)) {
         CodedText ct = split_code(after);
         if (ct.code == "CAPABILITY") add_capabilities(ct.args);
-        std::string type = word + (ct.code.empty() ? "" : " [" + ct.code + "]");
+        if (ct.code == "PERMANENTFLAGS") {
+          auto flags = flag_list(ct.args);
+          s.set_set("permanent flags", std::set<std::string>(flags.begin(), flags.end()));
+        }
         const bool banner = s.kind == StepKind::greeting && n_.ignore_banners();
-        std::string value;
-        if (ct.code != "CAPABILITY" && !ct.args.empty()) value = n_.text(ct.args);
-        if (!banner) value += (value.empty() ? "" : " | ") + n_.text(ct.text);
         if (s.kind == StepKind::greeting) {
           s.set_value("status", word);
           if (!banner) s.set_value("text", n_.greeting(ct.text));
           return;
         }
+        std::string type = word + (ct.code.empty() ? "" : " [" + ct.code + "]");
+        // The code's arguments with the code itself, so rules such as UIDVALIDITY's apply.
+        std::string value;
+        if (!ct.args.empty() && ct.code != "CAPABILITY" && ct.code != "PERMANENTFLAGS")
+          value = after_first_word(n_.text(ct.code + " " + ct.args));
+        value += (value.empty() ? "" : " | ") + n_.text(ct.text);
         untagged[type].push_back(value);
         return;
       }
@@ -262,13 +269,24 @@ class ImapReader : public Reader {
         add_capabilities(after);
         return;
       }
+      if (word == "FLAGS") {
+        auto flags = flag_list(after);
+        s.set_set("flags", std::set<std::string>(flags.begin(), flags.end()));
+        return;
+      }
       if (all_digits(word)) {  // "* 3 EXISTS", "* 1 FETCH (...)"
         std::string type = upper(first_word(after));
         std::string data = after_first_word(after);
-        if (type == "FETCH")
-          untagged["FETCH"].push_back(word + " " + n_.text(data));
-        else
-          untagged[type].push_back(data.empty() ? word : word + " " + n_.text(data));
+        if (type == "FETCH") {
+          auto items = fetch_items(data);
+          if (!items.empty()) {
+            std::set<std::string> set;
+            for (const auto& [name, value] : items) set.insert(name + " " + n_.text(value));
+            s.set_set("FETCH " + word, std::move(set));
+            return;
+          }
+        }
+        untagged[type].push_back(data.empty() ? word : word + " " + n_.text(data));
         return;
       }
       untagged[word].push_back(n_.text(after));

@@ -56,8 +56,8 @@ std::vector<Rule> builtin_rules(Protocol protocol) {
       "$1<message-id>", true);
   // Server timings: Dovecot "(0.001 + 0.000 secs)", Cyrus "(0.001 secs 2 calls)".
   add(r, "timing", "\\(\\d+\\.\\d+(?: \\+ \\d+\\.\\d+)* secs?(?: \\d+ calls?)?\\)", "(<timing>)");
-  add(r, "session-id", "\\b(session(?:[ -]?id)?[:= ]\\s*)[A-Za-z0-9+/=._-]{6,}", "$1<session-id>",
-      true);
+  add(r, "session-id", "\\b(session(?:[ -]?id)?[:= ]\\s*)(?:<[^<>\\s]*>|[A-Za-z0-9+/=._-]{6,})",
+      "$1<session-id>", true);
   // Long hex strings: nonces, digests, POP3 UIDLs, Dovecot GUIDs.
   add(r, "nonce", "\\b[0-9A-Fa-f]{16,}\\b", "<nonce>");
   switch (protocol) {

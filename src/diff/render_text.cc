@@ -66,6 +66,12 @@ void render_difference(const FacetDifference& d, std::ostream& out, const Painte
           << cont << paint(kGreen, b_tag + ": " + quoted_value(d.b, d.missing_b)) << "\n";
       return;
     case Facet::Kind::set: {
+      if (!d.missing_a && !d.missing_b && d.only_a.size() == 1 && d.only_b.size() == 1) {
+        // one element each: read it as "this became that"
+        out << paint(kRed, a_tag + ": " + printable(d.only_a.front())) << "\n"
+            << cont << paint(kGreen, b_tag + ": " + printable(d.only_b.front())) << "\n";
+        return;
+      }
       bool first = true;
       auto line = [&](const std::string& text) {
         out << (first ? "" : cont) << text << "\n";
