@@ -16,8 +16,13 @@ using nlohmann::json;
 
 constexpr Microseconds kT0 = 1'714'566'896'000'000;
 
+// The sample session without protocol decoding, so the expected text does not depend on what the
+// decoders currently say. Header t = kT0.
 transcript::Transcript sample(const std::string& name) {
-  return transcript::read_transcript(transcript::testing::write_sample_transcript(name, kT0));
+  transcript::Transcript t;
+  t.header = transcript::to_json(transcript::testing::sample_header(name, kT0));
+  t.events = transcript::testing::encoded_sample_smtp(kT0);
+  return t;
 }
 
 std::string render_to_string(const json& header, const std::vector<json>& events, Format f,
@@ -210,6 +215,22 @@ TEST(ShowRender, JsonIsTheTranscriptAsAnArray) {
   ASSERT_EQ(all.size(), t.events.size() + 1);
   EXPECT_EQ(all[0], t.header);
   EXPECT_EQ(all.back(), t.events.back());
+}
+
+TEST(ShowRender, EveryDecoderNoteOfARealTranscriptIsShown) {
+  auto path = transcript::testing::write_sample_transcript("show-decoded", kT0);
+  auto t = transcript::read_transcript(path);
+  std::string text = render_to_string(t.header, t.events, Format::text);
+  std::string md = render_to_string(t.header, t.events, Format::markdown);
+  size_t notes = 0;
+  for (const auto& e : t.events) {
+    if (!e.contains("note") || !e["note"].is_string()) continue;
+    ++notes;
+    EXPECT_NE(text.find(e["note"].get<std::string>()), std::string::npos) << e.dump();
+  }
+  EXPECT_NE(text.find("C: EHLO localhost"), std::string::npos);
+  EXPECT_NE(md.find("`EHLO localhost`"), std::string::npos);
+  std::cout << "[ info ] " << notes << " decoder notes in the sample\n";
 }
 
 TEST(ShowCommand, RendersFilesAndDirectoriesAndReportsUnreadableOnes) {

@@ -35,17 +35,10 @@ class Capture {
 TEST(TailPrinter, PrintsASmtpSessionLikeMitmdump) {
   Capture cap;
   TailPrinter printer(cap.file());
-  WriterOptions o;
-  o.write_files = false;
-  printer.attach(o);
-  {
-    TranscriptWriter writer(o);
-    SessionHeader h = testing::sample_header("s000001", kT0);
-    auto s = writer.open(h);
-    testing::record_sample_smtp(*s, kT0);
-    s->finish();
-    writer.flush();
-  }
+  // Undecoded lines: this test is about the printer, not about what the decoders say.
+  printer.print("s000001", to_json(testing::sample_header("s000001", kT0)));
+  for (const auto& line : testing::encoded_sample_smtp(kT0)) printer.print("s000001", line);
+  printer.forget("s000001");
   const std::string expected =
       "[s000001 smtp 127.0.0.1:5555] == session s000001 smtp from 127.0.0.1:5555 via "
       "smtp-submission (client TLS starttls) to 127.0.0.1:10587 (upstream TLS starttls)\n"
@@ -80,6 +73,37 @@ TEST(TailPrinter, PrintsASmtpSessionLikeMitmdump) {
       "[s000001 smtp 127.0.0.1:5555] == close client leg by mailtap (upstream closed) in=120 "
       "out=230\n";
   EXPECT_EQ(cap.text(), expected);
+}
+
+TEST(TailPrinter, AttachedToAWriterSeesEveryLineWithDecoderNotes) {
+  Capture cap;
+  TailPrinter printer(cap.file());
+  WriterOptions o;
+  o.write_files = false;
+  printer.attach(o);
+  std::vector<nlohmann::json> seen;
+  auto print = o.observer;
+  o.observer = [&](const std::string& id, const nlohmann::json& line) {
+    seen.push_back(line);
+    print(id, line);
+  };
+  {
+    TranscriptWriter writer(o);
+    auto s = writer.open(testing::sample_header("s000001", kT0));
+    testing::record_sample_smtp(*s, kT0);
+    s->finish();
+    writer.flush();
+  }
+  std::string out = cap.text();
+  EXPECT_NE(out.find("[s000001 smtp 127.0.0.1:5555] C: EHLO localhost"), std::string::npos) << out;
+  EXPECT_NE(out.find("C: <body 43 bytes in 2 pieces>"), std::string::npos) << out;
+  // Whatever the decoder explained is shown beside the line.
+  for (const auto& line : seen) {
+    if (!line.contains("note")) continue;
+    EXPECT_NE(out.find(line["note"].get<std::string>()), std::string::npos)
+        << line.dump() << "\n"
+        << out;
+  }
 }
 
 TEST(TailPrinter, UsesNotesDecodedSummariesAndLineWarnings) {

@@ -148,6 +148,29 @@ inline void record_sample_smtp(SessionTranscript& s, Microseconds t0) {
                        {"bytes_out", 230}}));
 }
 
+// Keeps recorded events in memory instead of writing them.
+class CollectingTranscript : public SessionTranscript {
+ public:
+  void record(Event event) override { events.push_back(std::move(event)); }
+  void finish() override {}
+  const std::filesystem::path& path() const override { return path_; }
+  std::vector<Event> events;
+
+ private:
+  std::filesystem::path path_;
+};
+
+// The sample SMTP session as encoded lines without any protocol decoding, for tests of renderers
+// that must not depend on what the decoders currently say.
+inline std::vector<nlohmann::json> encoded_sample_smtp(Microseconds t0) {
+  CollectingTranscript c;
+  record_sample_smtp(c, t0);
+  std::vector<nlohmann::json> out;
+  uint64_t seq = 0;
+  for (const Event& e : c.events) out.push_back(encode_event(e, ++seq));
+  return out;
+}
+
 // Writes one sample SMTP session into a fresh directory `name` and returns the file's path.
 inline std::filesystem::path write_sample_transcript(const std::string& name, Microseconds t0) {
   WriterOptions o;
