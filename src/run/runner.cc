@@ -119,6 +119,7 @@ class Engine {
   }
 
   void do_send(const ScriptItem& item) {
+    if (!prepare_send(item.where)) return;  // may read the reply to DATA
     if (skip_message_) {
       bool end = item.raw ? without_line_end(item.text) == "." : item.text == ".";
       ++skipped_lines_;
@@ -130,7 +131,6 @@ class Engine {
       }
       return;
     }
-    if (!prepare_send(item.where)) return;
     std::string bytes, shown;
     if (item.raw) {
       bytes = item.text;

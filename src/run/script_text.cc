@@ -14,7 +14,7 @@ std::string escape_expectation(std::string_view line) {
   for (char c : out) {
     if (c == '\x01') {
       re += ".*";
-    } else if (std::string_view("\\^$.|?*+()[]{}/").find(c) != std::string_view::npos) {
+    } else if (std::string_view("\\^$.|?*+()[]{}").find(c) != std::string_view::npos) {
       re += '\\';
       re += c;
     } else {

@@ -250,8 +250,10 @@ class Importer {
       context.sasl_challenge = in_sasl;
       context.sasl_mechanism = sasl_mechanism_;
       context.tagged_completion = protocol_ == Protocol::imap && tags_.count(word_at(line, 0));
-      std::string text = options_.generalise ? generalise_server_line(protocol_, line, context)
-                                             : escape_expectation(line);
+      // A challenge is fresh every time: even an exact script cannot expect the captured one.
+      std::string text = options_.generalise || in_sasl
+                             ? generalise_server_line(protocol_, line, context)
+                             : escape_expectation(line);
       ScriptItem item;
       item.kind = ScriptItem::Kind::expect;
       item.where = {capture_.path.string(), server_line_};
