@@ -80,6 +80,9 @@ struct TlsEndpoint::Impl {
     return 0;
   }
 
+  // The SSL goes first: its BIO and ex_data point at the members below.
+  ~Impl() { ssl.reset(); }
+
   const char* peer_name() const { return role == Role::client ? "upstream" : "client"; }
 
   bool attach(SSL_CTX* ctx) {
@@ -153,8 +156,8 @@ struct TlsEndpoint::Impl {
                            SSL_R_UNSAFE_LEGACY_RENEGOTIATION_DISABLED})) {
       return role == Role::server
                  ? " (the client offers only TLS versions or ciphers below TLS 1.2)"
-                 : " (the upstream may only speak TLS 1.0/1.1 or weak ciphers; allow legacy TLS "
-                   "towards the upstream if you must talk to it)";
+                 : " (the upstream may only speak TLS 1.0/1.1 or weak ciphers: --allow-legacy-tls "
+                   "accepts them)";
     }
     if (role == Role::server &&
         is_any_of(errors, {SSL_R_TLSV1_ALERT_UNKNOWN_CA, SSL_R_SSLV3_ALERT_BAD_CERTIFICATE,

@@ -350,7 +350,7 @@ TEST_F(TlsEndpointTest, LegacyServerNeedsAllowLegacy) {
       EXPECT_EQ(client_->info().version, "TLSv1.1");
     } else {
       ASSERT_TRUE(client_->failed());
-      EXPECT_THAT(client_->error(), HasSubstr("legacy TLS"));
+      EXPECT_THAT(client_->error(), HasSubstr("--allow-legacy-tls"));
     }
   }
 }
