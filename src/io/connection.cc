@@ -111,11 +111,14 @@ void Connection::execute(session::Command& command) {
         } else if constexpr (std::is_same_v<T, session::StartTls>) {
           handshake_started_ = uv_now(loop_);
           if (c.side == Side::client) {
+            // Clients that connect by IP send no SNI: the leaf must name the address they used.
+            c.leaf.extra_names.push_back(context_.config.listen.host);
             client_.start_tls(tls::TlsEndpoint::make_server(context_.client_ctx, c.leaf));
           } else {
             tls::ClientOptions options;
             options.server_name = context_.config.upstream.host;
             options.verify = !context_.upstream_insecure;
+            options.resumption_key = context_.config.upstream.str();
             server_.start_tls(tls::TlsEndpoint::make_client(context_.upstream_ctx, options));
           }
         } else if constexpr (std::is_same_v<T, session::StartReading>) {
