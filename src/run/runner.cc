@@ -443,10 +443,12 @@ class Engine {
     nlohmann::json fields = tls::to_json(info);
     fields["leg"] = "server";
     record_event(EventType::tls, fields);
-    if (!result_.steps.empty() && result_.steps.back().note.find("TLS up") == std::string::npos) {
+    std::string tls_note = "TLS up: " + info.version + " " + info.cipher + ", " + info.verification;
+    if (result_.steps.empty()) {
+      pending_note_ = tls_note;  // implicit TLS: said on the first step (the greeting)
+    } else if (result_.steps.back().note.find("TLS up") == std::string::npos) {
       std::string& note = result_.steps.back().note;
-      note += (note.empty() ? "" : "; ") + ("TLS up: " + info.version + " " + info.cipher + ", " +
-                                            info.verification);
+      note += (note.empty() ? "" : "; ") + tls_note;
     }
     return true;
   }
@@ -691,6 +693,10 @@ class Engine {
   }
 
   void push_step(StepResult step) {
+    if (!pending_note_.empty()) {
+      step.note += (step.note.empty() ? "" : "; ") + pending_note_;
+      pending_note_.clear();
+    }
     if (step.status == StepResult::Status::fail) {
       record_event(EventType::warning,
                    {{"code", "run_expectation_failed"},
@@ -762,6 +768,7 @@ class Engine {
   bool sasl_in_command_ = false;
   std::string challenge_;
   std::string greeting_;
+  std::string pending_note_;  // for the next step (implicit TLS before the first one)
   int tag_counter_ = 0;
   bool stop_ = false;
   bool errored_ = false;

@@ -266,7 +266,7 @@ def test_many_scripts_junit_and_exit_status(sandbox, mailtap_bin, tmp_path):
     failing.write_text("S: 220 somewhere.else ESMTP\nC: QUIT\nS: 221 *\n")
     junit = tmp_path / "report.xml"
     result = mailtap_run(mailtap_bin, SCRIPTS / "smtp-auth-cram-md5.mtscript", failing,
-                         SCRIPTS / "smtp-port25-helo.mtscript",
+                         SCRIPTS / "smtp-auth-plain-prompted.mtscript",
                          "--target", f"{sandbox.host}:{sandbox.port('submission')}",
                          "--tls", "starttls", "--upstream-ca", sandbox.ca, "-j", "3",
                          "--junit", junit, "--no-transcripts",
