@@ -6,7 +6,8 @@
 # Each target reads its committed corpus tests/fuzz/corpus/<name>/ (name = file name without
 # "_fuzz"; if that directory does not exist, without "_decoder_fuzz", so imap_decoder_fuzz uses
 # corpus/imap). New inputs go to a temporary directory first, so the committed corpus only grows
-# by hand (copy what you want to keep from the path printed). A crash, leak, timeout or
+# by hand (copy what you want to keep from the path printed; libFuzzer also re-saves there the
+# committed seeds that add coverage, so the count is not only new finds). A crash, leak, timeout or
 # out-of-memory fails the script; the reproducer is left in the artifacts directory printed.
 #
 # The core library is compiled with -fsanitize=fuzzer-no-link so libFuzzer sees coverage inside
@@ -58,7 +59,7 @@ for target in "${targets[@]}"; do
   cov="$(grep -o 'cov: [0-9]*' "$log" | tail -1 | grep -o '[0-9]*')"
   found="$(find "$new_inputs" -type f | wc -l)"
   if [[ $rc -eq 0 ]]; then
-    summary+=("PASS $target: ${runs:-?} runs, cov ${cov:-?}, corpus $corpus, $found new inputs")
+    summary+=("PASS $target: ${runs:-?} runs, cov ${cov:-?}, corpus $corpus, $found inputs kept in $new_inputs")
   else
     failed=1
     summary+=("FAIL $target (exit $rc): see $log, reproducer in $artifacts")
