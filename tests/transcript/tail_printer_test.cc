@@ -100,9 +100,8 @@ TEST(TailPrinter, AttachedToAWriterSeesEveryLineWithDecoderNotes) {
   // Whatever the decoder explained is shown beside the line.
   for (const auto& line : seen) {
     if (!line.contains("note")) continue;
-    EXPECT_NE(out.find(line["note"].get<std::string>()), std::string::npos)
-        << line.dump() << "\n"
-        << out;
+    EXPECT_NE(out.find(line["note"].get<std::string>()), std::string::npos) << line.dump() << "\n"
+                                                                            << out;
   }
 }
 
