@@ -18,6 +18,8 @@ constexpr uint64_t kMaxLiteral = 4294967295ULL;
 struct Direction {
   LineSplitter lines;
   uint64_t literal_left = 0;
+  bool after_literal = false;  // the next line continues the command (or response) of a literal
+  std::string tag;             // tag of the command (or response) under way
 };
 
 class ImapFraming final : public Framing {
@@ -27,8 +29,41 @@ class ImapFraming final : public Framing {
     if (limits_.server_line == 0) limits_.server_line = 1 << 20;
   }
 
-  std::optional<FramingError> feed(Side from, std::string_view in,
-                                   std::vector<Frame>& out) override {
+  std::optional<FramingError> feed(Side from, std::string_view bytes, std::vector<Frame>& out,
+                                   size_t* consumed) override {
+    std::string_view in = bytes;
+    auto error = feed_side(from, in, out, consumed != nullptr && from == Side::client);
+    if (consumed) *consumed = bytes.size() - in.size();
+    return error;
+  }
+
+  bool holding_partial_line(Side from) const override {
+    return !(from == Side::client ? client_ : server_).lines.pending().empty();
+  }
+
+  std::string take_pending(Side from) override {
+    Direction& d = from == Side::client ? client_ : server_;
+    // The side's stream starts afresh (inside TLS, or not at all): no literal under way.
+    d.literal_left = 0;
+    d.after_literal = false;
+    if (from == Side::client) sync_literal_pending_ = false;
+    return d.lines.take_pending();
+  }
+
+  bool retract_last_client_command() override {
+    if (sync_literal_pending_) {
+      sync_literal_pending_ = false;
+      client_.literal_left = 0;
+      client_.after_literal = false;
+      return false;
+    }
+    return client_.literal_left > 0 || client_.after_literal;
+  }
+
+ private:
+  // With `one_line`, returns after the first complete line (`in` is advanced past what was used).
+  std::optional<FramingError> feed_side(Side from, std::string_view& in, std::vector<Frame>& out,
+                                        bool one_line) {
     Direction& d = from == Side::client ? client_ : server_;
     size_t limit = from == Side::client ? limits_.client_command : limits_.server_line;
     while (!in.empty()) {
@@ -37,6 +72,7 @@ class ImapFraming final : public Framing {
         out.push_back({FrameKind::literal, std::string(in.substr(0, n))});
         in.remove_prefix(n);
         d.literal_left -= n;
+        if (from == Side::client) sync_literal_pending_ = false;  // it is under way
         continue;
       }
       std::string line;
@@ -49,24 +85,36 @@ class ImapFraming final : public Framing {
                             "line_too_long"};
       auto literal = literal_size(line);
       if (!literal) return literal.error;
+      bool continuation = d.after_literal;
+      if (!continuation) d.tag = std::string(word(line, 0));
+      if (from == Side::server && !continuation) on_server_line(line);
       d.literal_left = literal.size;
+      d.after_literal = literal.announced;
+      if (from == Side::client) sync_literal_pending_ = literal.synchronizing && literal.size > 0;
       out.push_back({FrameKind::line, std::move(line)});
+      out.back().continuation = from == Side::client && continuation;
+      if (one_line) return std::nullopt;
     }
     return std::nullopt;
   }
 
-  bool holding_partial_line(Side from) const override {
-    return !(from == Side::client ? client_ : server_).lines.pending().empty();
+  // A client that announced a synchronizing literal waits for "+" before sending it. When the
+  // server ends that command instead (a tagged NO or BAD), no literal follows: the client's next
+  // line is a new command, not literal data.
+  void on_server_line(std::string_view line) {
+    if (!sync_literal_pending_) return;
+    std::string_view tag = word(line, 0);
+    if (tag == "+" || tag == "*" || tag != client_.tag) return;
+    sync_literal_pending_ = false;
+    client_.literal_left = 0;
+    client_.after_literal = false;
   }
 
-  std::string take_pending(Side from) override {
-    return (from == Side::client ? client_ : server_).lines.take_pending();
-  }
-
- private:
   struct LiteralSize {
     uint64_t size = 0;
     std::optional<FramingError> error;
+    bool announced = false;      // the line ends with a literal announcement
+    bool synchronizing = false;  // {n} or ~{n}: sent only after the server's "+"
     explicit operator bool() const { return !error; }
   };
 
@@ -77,20 +125,27 @@ class ImapFraming final : public Framing {
     size_t open = s.rfind('{');
     if (open == std::string_view::npos) return {};
     std::string_view inner = s.substr(open + 1, s.size() - open - 2);
-    if (!inner.empty() && (inner.back() == '+' || inner.back() == '-')) inner.remove_suffix(1);
+    bool synchronizing = true;
+    if (!inner.empty() && (inner.back() == '+' || inner.back() == '-')) {
+      inner.remove_suffix(1);
+      synchronizing = false;
+    }
     if (!all_digits(inner)) return {};  // "{abc}" in text is not a literal
     uint64_t n = 0;
     auto [p, ec] = std::from_chars(inner.data(), inner.data() + inner.size(), n);
     if (ec != std::errc() || p != inner.data() + inner.size() || n > kMaxLiteral) {
-      return {0, FramingError{"literal size {" + std::string(inner.substr(0, 32)) +
-                                  "} is larger than IMAP allows (4294967295)",
-                              "bad_literal"}};
+      return {0,
+              FramingError{"literal size {" + std::string(inner.substr(0, 32)) +
+                               "} is larger than IMAP allows (4294967295)",
+                           "bad_literal"},
+              false, false};
     }
-    return {n, std::nullopt};
+    return {n, std::nullopt, true, synchronizing};
   }
 
   LineLimits limits_;
   Direction client_, server_;
+  bool sync_literal_pending_ = false;  // the client announced {n} and waits for "+"
 };
 
 }  // namespace

@@ -54,12 +54,15 @@ class ImapRules final : public ProtocolRules {
     return tag_or_star(tag) + " NO mailtap: " + std::string(reason) + "\r\n";
   }
 
+  std::string starttls_impossible(std::string_view greeting) const override {
+    if (upper(word(greeting, 1)) != "PREAUTH") return {};
+    return "the upstream greeted with PREAUTH (already authenticated), so STARTTLS is "
+           "impossible and TLS to it is required";
+  }
+
   NegotiationStep negotiation_start(std::string_view greeting) override {
     using A = NegotiationStep::Action;
-    if (upper(word(greeting, 1)) == "PREAUTH")
-      return {A::fail, {},
-              "the upstream greeted with PREAUTH (already authenticated), so STARTTLS is "
-              "impossible and TLS to it is required"};
+    if (std::string why = starttls_impossible(greeting); !why.empty()) return {A::fail, {}, why};
     return {A::send, std::string(kOwnTag) + " STARTTLS\r\n", {}};
   }
 
@@ -73,7 +76,8 @@ class ImapRules final : public ProtocolRules {
 
   void on_forwarded_client_line(std::string_view) override {}
 
-  Rewrite rewrite_server_line(std::string_view line, const CapabilityPolicy& policy) override {
+  Rewrite rewrite_server_line(std::string_view line, const CapabilityPolicy& policy,
+                              std::string_view /*answers: IMAP has tags*/) override {
     std::string_view text = trim_crlf(line);
     size_t begin, end;
     std::string head = upper(text.substr(0, std::min<size_t>(text.size(), 13)));

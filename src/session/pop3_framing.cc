@@ -16,17 +16,27 @@ using transcript::FrameKind;
 
 enum class Awaiting { single, list, body, sasl };
 
+// A reply the server owes, and the verb of the command it answers ("" for the greeting).
+struct Owed {
+  Awaiting what;
+  std::string verb;
+};
+
 class Pop3Framing final : public Framing {
  public:
   explicit Pop3Framing(const LineLimits& limits) : limits_(limits) {
     if (limits_.client_command == 0) limits_.client_command = 512;
     if (limits_.server_line == 0) limits_.server_line = 4096;
-    awaiting_.push_back(Awaiting::single);  // the greeting
+    awaiting_.push_back({Awaiting::single, {}});  // the greeting
   }
 
-  std::optional<FramingError> feed(Side from, std::string_view in,
-                                   std::vector<Frame>& out) override {
-    return from == Side::client ? feed_client(in, out) : feed_server(in, out);
+  std::optional<FramingError> feed(Side from, std::string_view bytes, std::vector<Frame>& out,
+                                   size_t* consumed) override {
+    std::string_view in = bytes;
+    auto error =
+        from == Side::client ? feed_client(in, out, consumed != nullptr) : feed_server(bytes, out);
+    if (consumed) *consumed = from == Side::client ? bytes.size() - in.size() : bytes.size();
+    return error;
   }
 
   bool holding_partial_line(Side from) const override {
@@ -35,20 +45,25 @@ class Pop3Framing final : public Framing {
   }
 
   std::string take_pending(Side from) override {
+    // The side's stream starts afresh (inside TLS, or not at all).
+    sasl_ = false;
     if (from == Side::client) return client_lines_.take_pending();
+    mode_ = Mode::status;
     return server_lines_.take_pending() + body_end_.take_held();
   }
 
-  void retract_last_client_command() override {
+  bool retract_last_client_command() override {
     if (!awaiting_.empty()) awaiting_.pop_back();
+    return false;
   }
 
  private:
-  std::optional<FramingError> feed_client(std::string_view in, std::vector<Frame>& out) {
+  // With `one_line`, returns after the first complete line (`in` is advanced past what was used).
+  std::optional<FramingError> feed_client(std::string_view& in, std::vector<Frame>& out,
+                                          bool one_line) {
     while (!in.empty()) {
-      std::string_view start = client_lines_.pending().empty() ? in : client_lines_.pending();
-      size_t limit =
-          sasl_ || istarts_with(start, "AUTH ") ? limits_.client_sasl : limits_.client_command;
+      bool auth = line_starts_with(client_lines_.pending(), in, "AUTH ");
+      size_t limit = sasl_ || auth ? limits_.client_sasl : limits_.client_command;
       std::string line;
       auto r = client_lines_.next(in, limit, line);
       if (r == LineSplitter::Result::need_more) return std::nullopt;
@@ -56,8 +71,11 @@ class Pop3Framing final : public Framing {
         return FramingError{"command line from the client longer than " + std::to_string(limit) +
                                 " octets",
                             "line_too_long"};
-      if (!sasl_) awaiting_.push_back(classify(line));
+      bool sasl_response = sasl_;
+      if (!sasl_response) awaiting_.push_back({classify(line), upper(word(line, 0))});
       out.push_back({FrameKind::line, std::move(line)});
+      out.back().continuation = sasl_response;
+      if (one_line) return std::nullopt;
     }
     return std::nullopt;
   }
@@ -78,9 +96,13 @@ class Pop3Framing final : public Framing {
         std::string body;
         bool found = false;
         in.remove_prefix(body_end_.scan(in, body, found));
-        if (!body.empty()) out.push_back({FrameKind::body, std::move(body)});
+        if (!body.empty()) {
+          out.push_back({FrameKind::body, std::move(body)});
+          out.back().answers = replying_to_;
+        }
         if (found) {
           out.push_back({FrameKind::line, ".\r\n"});
+          out.back().answers = replying_to_;
           mode_ = Mode::status;
         }
         continue;
@@ -95,15 +117,17 @@ class Pop3Framing final : public Framing {
       if (mode_ == Mode::list) {
         if (line == ".\r\n" || line == ".\n") mode_ = Mode::status;
       } else {
+        replying_to_ = awaiting_.empty() ? std::string() : awaiting_.front().verb;
         on_status_line(line);
       }
       out.push_back({FrameKind::line, std::move(line)});
+      out.back().answers = replying_to_;
     }
     return std::nullopt;
   }
 
   void on_status_line(std::string_view line) {
-    Awaiting front = awaiting_.empty() ? Awaiting::single : awaiting_.front();
+    Awaiting front = awaiting_.empty() ? Awaiting::single : awaiting_.front().what;
     if (front == Awaiting::sasl && line.size() >= 1 && line[0] == '+' &&
         (line.size() == 1 || line[1] == ' ' || line[1] == '\r' || line[1] == '\n')) {
       sasl_ = true;  // a challenge: the next client line is a SASL response
@@ -125,7 +149,8 @@ class Pop3Framing final : public Framing {
   bool sasl_ = false;
   BodyTerminator body_end_;
   LineSplitter client_lines_, server_lines_;
-  std::deque<Awaiting> awaiting_;
+  std::deque<Owed> awaiting_;
+  std::string replying_to_;  // the verb the current reply (status line and list or body) answers
 };
 
 }  // namespace

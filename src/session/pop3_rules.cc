@@ -52,15 +52,18 @@ class Pop3Rules final : public ProtocolRules {
     return {A::fail, {}, "the upstream refused STLS: " + std::string(trim_crlf(line))};
   }
 
-  void on_forwarded_client_line(std::string_view line) override {
-    if (upper(word(line, 0)) == "CAPA") capa_ = Capa::awaiting_status;
-  }
+  void on_forwarded_client_line(std::string_view) override {}
 
-  Rewrite rewrite_server_line(std::string_view line, const CapabilityPolicy& policy) override {
+  Rewrite rewrite_server_line(std::string_view line, const CapabilityPolicy& policy,
+                              std::string_view answers) override {
     using A = Rewrite::Action;
+    // Only the CAPA reply lists capabilities; the framing pairs it, pipelined or not.
+    if (answers != "CAPA") {
+      capa_ = Capa::none;
+      return {};
+    }
     switch (capa_) {
-      case Capa::none: return {};
-      case Capa::awaiting_status:
+      case Capa::none:  // the status line of the CAPA reply
         capa_ = is_ok(line) ? Capa::listing : Capa::none;
         seen_stls_ = false;
         return {};
@@ -80,7 +83,7 @@ class Pop3Rules final : public ProtocolRules {
   }
 
  private:
-  enum class Capa { none, awaiting_status, listing };
+  enum class Capa { none, listing };
   Capa capa_ = Capa::none;
   bool seen_stls_ = false;
 };

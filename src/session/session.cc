@@ -203,7 +203,7 @@ void Session::on(const BytesReceived& e) {
     for (auto& frame : frames_) {
       if (finished_ || pending_fatal_) return;
       if (discard_[i]) {
-        record_data(party(e.side), Party::mailtap, frame.kind, frame.bytes, tls_up(e.side));
+        record_dropped(e.side, frame.kind, frame.bytes);
         dropped = true;
         continue;
       }
@@ -219,7 +219,7 @@ void Session::on(const BytesReceived& e) {
     std::string unread = framing_->take_pending(e.side);
     unread.append(rest);
     if (!unread.empty()) {
-      record_data(party(e.side), Party::mailtap, FrameKind::raw, unread, tls_up(e.side));
+      record_dropped(e.side, FrameKind::raw, unread);
       dropped = true;
     }
     if (dropped) on_dropped_after_starttls(e.side);
@@ -407,7 +407,7 @@ void Session::client_ready() {
   bool held = greeting_held_;  // already recorded as the server's words to mailtap
   greeting_held_ = false;
   for (std::string& line : lines_of(greeting)) {
-    Rewrite rewrite = rules_->rewrite_server_line(line, capability_policy());
+    Rewrite rewrite = rules_->rewrite_server_line(line, capability_policy(), {});
     if (rewrite.action == Rewrite::Action::replace) {
       if (!held) record_data(Party::server, Party::mailtap, FrameKind::line, line, upstream_tls_up_);
       deliver_synthesized(std::move(rewrite.bytes),
@@ -425,7 +425,7 @@ void Session::client_ready() {
 
 void Session::forward_to_client(Frame& frame) {
   if (frame.kind == FrameKind::line) {
-    Rewrite rewrite = rules_->rewrite_server_line(frame.bytes, capability_policy());
+    Rewrite rewrite = rules_->rewrite_server_line(frame.bytes, capability_policy(), frame.answers);
     switch (rewrite.action) {
       case Rewrite::Action::hold:
         held_.push_back(std::move(frame));
@@ -484,6 +484,15 @@ void Session::start_upstream_tls() {
 }
 
 void Session::drop_rest(Side side) { discard_[idx(side)] = true; }
+
+void Session::record_dropped(Side side, FrameKind kind, const std::string& bytes) {
+  // A held positive STARTTLS reply came before what follows it, and will not be delivered now.
+  if (side == Side::server && !starttls_reply_.empty()) {
+    record_data(Party::server, Party::mailtap, FrameKind::line, starttls_reply_, false);
+    starttls_reply_.clear();
+  }
+  record_data(party(side), Party::mailtap, kind, bytes, tls_up(side));
+}
 
 void Session::fail_unfinished_command() {
   fail("unfinished_refused_command",

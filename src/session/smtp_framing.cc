@@ -16,17 +16,27 @@ using transcript::FrameKind;
 
 enum class Awaiting { greeting, data, auth, message, other };
 
+// A reply the server owes, and the verb of the command it answers ("" for the greeting).
+struct Owed {
+  Awaiting what;
+  std::string verb;
+};
+
 class SmtpFraming final : public Framing {
  public:
   explicit SmtpFraming(const LineLimits& limits) : limits_(limits) {
     if (limits_.client_command == 0) limits_.client_command = 512;
     if (limits_.server_line == 0) limits_.server_line = 2048;
-    awaiting_.push_back(Awaiting::greeting);
+    awaiting_.push_back({Awaiting::greeting, {}});
   }
 
-  std::optional<FramingError> feed(Side from, std::string_view bytes,
-                                   std::vector<Frame>& out) override {
-    return from == Side::client ? feed_client(bytes, out) : feed_server(bytes, out);
+  std::optional<FramingError> feed(Side from, std::string_view bytes, std::vector<Frame>& out,
+                                   size_t* consumed) override {
+    std::string_view in = bytes;
+    auto error =
+        from == Side::client ? feed_client(in, out, consumed != nullptr) : feed_server(bytes, out);
+    if (consumed) *consumed = from == Side::client ? bytes.size() - in.size() : bytes.size();
+    return error;
   }
 
   bool holding_partial_line(Side from) const override {
@@ -36,29 +46,38 @@ class SmtpFraming final : public Framing {
 
   std::string take_pending(Side from) override {
     if (from == Side::server) return server_lines_.take_pending();
-    return client_lines_.take_pending() + body_end_.take_held();
+    std::string held = client_lines_.take_pending() + body_end_.take_held();
+    // The client's stream starts afresh (inside TLS, or not at all): no body or chunk under way.
+    mode_ = Mode::command;
+    chunk_left_ = 0;
+    sasl_ = false;
+    return held;
   }
 
-  void retract_last_client_command() override {
+  bool retract_last_client_command() override {
     if (!awaiting_.empty()) awaiting_.pop_back();
+    return false;
   }
 
  private:
-  std::optional<FramingError> feed_client(std::string_view in, std::vector<Frame>& out) {
+  // With `one_line`, returns after the first complete line (`in` is advanced past what was used).
+  std::optional<FramingError> feed_client(std::string_view& in, std::vector<Frame>& out,
+                                          bool one_line) {
     while (!in.empty()) {
       switch (mode_) {
         case Mode::command: {
           std::string line;
-          std::string_view start =
-              client_lines_.pending().empty() ? in : client_lines_.pending();
-          size_t limit =
-              sasl_ || istarts_with(start, "AUTH ") ? limits_.client_sasl : limits_.client_command;
+          bool auth = line_starts_with(client_lines_.pending(), in, "AUTH ");
+          size_t limit = sasl_ || auth ? limits_.client_sasl : limits_.client_command;
           auto r = client_lines_.next(in, limit, line);
           if (r == LineSplitter::Result::need_more) return std::nullopt;
           if (r == LineSplitter::Result::too_long)
             return too_long("command line from the client", limit);
+          bool sasl_response = sasl_;
           if (auto err = on_client_line(line)) return err;
           out.push_back({FrameKind::line, std::move(line)});
+          out.back().continuation = sasl_response;
+          if (one_line) return std::nullopt;
           break;
         }
         case Mode::body: {
@@ -70,7 +89,8 @@ class SmtpFraming final : public Framing {
           if (found) {
             out.push_back({FrameKind::line, ".\r\n"});
             mode_ = Mode::command;
-            awaiting_.push_back(Awaiting::message);
+            awaiting_.push_back({Awaiting::message, "."});
+            if (one_line) return std::nullopt;
           }
           break;
         }
@@ -91,18 +111,18 @@ class SmtpFraming final : public Framing {
     if (sasl_) return std::nullopt;  // a SASL response, not a command
     std::string verb = upper(word(line, 0));
     if (verb == "DATA") {
-      awaiting_.push_back(Awaiting::data);
+      awaiting_.push_back({Awaiting::data, verb});
     } else if (verb == "AUTH") {
-      awaiting_.push_back(Awaiting::auth);
+      awaiting_.push_back({Awaiting::auth, verb});
     } else if (verb == "BDAT") {
       std::string_view size = word(line, 1);
       if (!all_digits(size) || size.size() > 15)
         return FramingError{"BDAT with an invalid chunk size", "bad_chunk_size"};
       chunk_left_ = std::stoull(std::string(size));
       if (chunk_left_ > 0) mode_ = Mode::chunk;
-      awaiting_.push_back(Awaiting::other);
+      awaiting_.push_back({Awaiting::other, verb});
     } else {
-      awaiting_.push_back(Awaiting::other);
+      awaiting_.push_back({Awaiting::other, verb});
     }
     return std::nullopt;
   }
@@ -114,8 +134,10 @@ class SmtpFraming final : public Framing {
       if (r == LineSplitter::Result::need_more) return std::nullopt;
       if (r == LineSplitter::Result::too_long)
         return too_long("reply line from the server", limits_.server_line);
+      std::string answers = awaiting_.empty() ? std::string() : awaiting_.front().verb;
       on_server_line(line);
       out.push_back({FrameKind::line, std::move(line)});
+      out.back().answers = std::move(answers);
     }
     return std::nullopt;
   }
@@ -125,7 +147,7 @@ class SmtpFraming final : public Framing {
     bool final_line = text.size() < 4 || text[3] != '-';
     if (!final_line) return;
     std::string_view code = text.substr(0, std::min<size_t>(3, text.size()));
-    Awaiting front = awaiting_.empty() ? Awaiting::other : awaiting_.front();
+    Awaiting front = awaiting_.empty() ? Awaiting::other : awaiting_.front().what;
     if (front == Awaiting::auth && code == "334") {
       sasl_ = true;  // the next client line answers the challenge
       return;
@@ -150,7 +172,7 @@ class SmtpFraming final : public Framing {
   uint64_t chunk_left_ = 0;
   BodyTerminator body_end_;
   LineSplitter client_lines_, server_lines_;
-  std::deque<Awaiting> awaiting_;
+  std::deque<Owed> awaiting_;
 };
 
 }  // namespace

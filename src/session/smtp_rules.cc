@@ -90,23 +90,18 @@ class SmtpRules final : public ProtocolRules {
     return {};
   }
 
-  void on_forwarded_client_line(std::string_view line) override {
-    std::string verb = upper(word(line, 0));
-    if (verb == "EHLO") ehlo_pending_ = true;
-  }
+  void on_forwarded_client_line(std::string_view) override {}
 
-  Rewrite rewrite_server_line(std::string_view line, const CapabilityPolicy& policy) override {
+  Rewrite rewrite_server_line(std::string_view line, const CapabilityPolicy& policy,
+                              std::string_view answers) override {
     using A = Rewrite::Action;
-    if (!ehlo_pending_) return {};
+    // Only the EHLO reply lists capabilities; the framing pairs it, pipelined or not.
+    if (answers != "EHLO") return {};
     bool change = policy.offer_starttls || policy.hide_starttls;
-    if (!change && held_.empty()) {
-      if (is_final(line)) ehlo_pending_ = false;
-      return {};
-    }
+    if (!change && held_.empty()) return {};
     // The whole reply is needed: removing the last line changes the one before it.
     held_.emplace_back(line);
     if (!is_final(line)) return {A::hold, {}};
-    ehlo_pending_ = false;
     std::vector<std::string> lines;
     lines.swap(held_);
     std::string original;
@@ -145,7 +140,6 @@ class SmtpRules final : public ProtocolRules {
   std::string ehlo_name_;
   Phase phase_ = Phase::idle;
   bool offered_ = false;
-  bool ehlo_pending_ = false;
   std::vector<std::string> held_;
 };
 

@@ -31,6 +31,15 @@ inline bool istarts_with(std::string_view s, std::string_view prefix) {
   return s.size() >= prefix.size() && iequals(s.substr(0, prefix.size()), prefix);
 }
 
+// Whether the line under way, `held` bytes then `next` ones, begins with `prefix` (any case):
+// the answer must not depend on where the bytes were cut.
+inline bool line_starts_with(std::string_view held, std::string_view next,
+                             std::string_view prefix) {
+  std::string head(held.substr(0, prefix.size()));
+  head.append(next.substr(0, prefix.size() - head.size()));
+  return istarts_with(head, prefix);
+}
+
 // The n-th space-separated word of a line (0-based), CRLF excluded.
 inline std::string_view word(std::string_view line, size_t n) {
   line = trim_crlf(line);

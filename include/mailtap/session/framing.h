@@ -9,6 +9,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "mailtap/core/protocol.h"
@@ -18,8 +19,17 @@
 namespace mailtap::session {
 
 struct Frame {
+  Frame() = default;
+  Frame(transcript::FrameKind k, std::string b) : kind(k), bytes(std::move(b)) {}
+
   transcript::FrameKind kind = transcript::FrameKind::line;
   std::string bytes;
+  // A client line that is not a command: a SASL response, or the rest of an IMAP command after a
+  // literal. Only command lines may be parsed for a verb (STARTTLS, credentials...).
+  bool continuation = false;
+  // A server frame where replies pair with commands in order (SMTP, POP3): the upper-cased verb
+  // of the client command it answers. "" for the greeting, unsolicited replies, and IMAP.
+  std::string answers;
 };
 
 // Longest line accepted (octets, CRLF included) before the session is closed with an error.
@@ -39,16 +49,23 @@ class Framing {
   virtual ~Framing() = default;
   // Appends the complete frames found in `bytes` (received from `from`) to `out`. Incomplete lines
   // are held. On a broken limit, stops and returns the error; the session must then close.
+  // With `consumed`, stops after the first complete client line and stores how many bytes of
+  // `bytes` were used: the session acts on each command line before the framing reads on, so a
+  // command it answers itself or bytes it drops never advance the framing's state.
   virtual std::optional<FramingError> feed(Side from, std::string_view bytes,
-                                           std::vector<Frame>& out) = 0;
-  // Removes and returns bytes from `from` held back waiting for a line end (used when a leg closes
-  // or switches to TLS, so they are recorded instead of lost).
+                                           std::vector<Frame>& out, size_t* consumed = nullptr) = 0;
+  // Removes and returns bytes from `from` held back waiting for a line end, and forgets where that
+  // side's stream was (a literal, body or chunk under way): used when a leg closes or switches to
+  // TLS, so the held bytes are recorded instead of lost and the new stream starts afresh.
   virtual std::string take_pending(Side from) = 0;
   // Whether bytes from `from` are held waiting for the end of a line (slow-sender deadline).
   virtual bool holding_partial_line(Side from) const = 0;
   // The session consumed the last client command itself (never forwarded): forget it, so replies
-  // keep pairing with the commands the server really saw.
-  virtual void retract_last_client_command() {}
+  // keep pairing with the commands the server really saw. A synchronizing IMAP literal it
+  // announced is no longer expected (the client waits for a "+" that will not come). Returns true
+  // when more of the command will still arrive (a non-synchronizing literal): the session cannot
+  // tell those bytes from the next command and must end.
+  virtual bool retract_last_client_command() { return false; }
 };
 
 std::unique_ptr<Framing> make_framing(Protocol protocol, const LineLimits& limits);

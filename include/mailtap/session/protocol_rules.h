@@ -56,6 +56,8 @@ class ProtocolRules {
   virtual ClientCommand parse_client_line(std::string_view line) const = 0;
   // Greeting: whether this server line completes it, and whether it welcomes us.
   virtual ReplyState greeting_line(std::string_view line) const = 0;
+  // Why STARTTLS cannot happen after this (positive) greeting, "" when it can. IMAP: PREAUTH.
+  virtual std::string starttls_impossible(std::string_view /*greeting*/) const { return {}; }
   // Reply to a STARTTLS/STLS command (IMAP: matched by `tag`).
   virtual ReplyState starttls_reply(std::string_view line, std::string_view tag) const = 0;
 
@@ -71,9 +73,12 @@ class ProtocolRules {
   virtual NegotiationStep negotiation_line(std::string_view line) = 0;
 
   // Capability adjustment of server lines bound for the client. Called with every server line in
-  // order, after on_forwarded_client_line for every command line the server saw.
+  // order, after on_forwarded_client_line for every command line the server saw. `answers` is the
+  // verb of the client command the line answers where the framing pairs replies with commands
+  // (SMTP, POP3; see Frame::answers), "" for the greeting and for IMAP.
   virtual void on_forwarded_client_line(std::string_view line) = 0;
-  virtual Rewrite rewrite_server_line(std::string_view line, const CapabilityPolicy& policy) = 0;
+  virtual Rewrite rewrite_server_line(std::string_view line, const CapabilityPolicy& policy,
+                                      std::string_view answers) = 0;
 };
 
 std::unique_ptr<ProtocolRules> make_protocol_rules(Protocol protocol, std::string ehlo_name);

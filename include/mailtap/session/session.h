@@ -75,9 +75,12 @@ class Session {
   void start_upstream_tls();
   void deliver_synthesized(std::string bytes, std::string_view note);
   void drop_rest(Side side);
+  void record_dropped(Side side, transcript::FrameKind kind, const std::string& bytes);
   void on_dropped_after_starttls(Side side);
   void fail(std::string_view code, std::string reason);
   void close(std::string reason);
+  void record_undelivered();
+  void fail_unfinished_command();
 
   void send(Side side, std::string bytes);
   void record_data(transcript::Party from, transcript::Party to, transcript::FrameKind kind,
@@ -101,9 +104,11 @@ class Session {
   bool client_tls_up_ = false;
   bool upstream_tls_up_ = false;
   std::optional<tls::CertificateInfo> upstream_cert_;
-  std::string greeting_;          // held until the client leg is ready
-  std::string starttls_tag_;      // IMAP tag of the client's STARTTLS in flight
-  std::string starttls_reply_;    // upstream's positive reply, delivered once its TLS is up
+  std::string greeting_;        // held until the client leg is ready
+  bool greeting_held_ = false;  // recorded as the server's words to mailtap, delivered later
+  std::string starttls_tag_;    // IMAP tag of the client's STARTTLS in flight
+  std::string starttls_verb_;   // STARTTLS / STLS: what the reply the framing pairs must answer
+  std::string starttls_reply_;  // upstream's positive reply, delivered once its TLS is up
   std::optional<std::string> pending_fatal_;  // said to the client once its TLS is up
   bool discard_[2] = {false, false};  // drop what is left of the current batch from a side
   bool eof_[2] = {false, false};
