@@ -99,6 +99,12 @@ class Engine {
     }
     if (!stop_ && conn_.is_open() && (!awaiting_.empty() || !current_.sent.empty()))
       implicit_read(SourceLocation{script_.source, 0}, "responses after the last S: line");
+    if (!stop_ && conn_.is_open() && (last_answered_ == "QUIT" || last_answered_ == "LOGOUT")) {
+      // The server closes after saying goodbye; record who ended the session.
+      std::string data, error;
+      if (reader_.wait_for_close(deadline_in(0.5), data, error) == IoStatus::closed && data.empty())
+        close_connection("server", "closed by the server after " + last_answered_);
+    }
   }
 
   bool script_negotiates_tls() const {
@@ -341,6 +347,7 @@ class Engine {
     Response r = reader_.read(await, deadline);
     for (const auto& frame : r.frames) record_data(Party::server, to, frame);
     if (!r.complete) return r;
+    last_answered_ = await.answers;
     if (to == Party::client) model_->on_response(r);
     if (await.answers == "greeting") greeting_ = r.first_line();
     if (sasl_ && model_->continuation(r)) {
@@ -566,11 +573,11 @@ class Engine {
       }
       SaslReply reply;
       if (sasl_in_command_) {
-        if (!sasl_->client_first()) {
-          error = sasl_->mechanism() + " has no initial response: put ${sasl} on the next line";
+        reply = sasl_->initial();
+        if (!reply.ok()) {
+          error = reply.error + ": put ${sasl} on the line after the server's challenge";
           return std::nullopt;
         }
-        reply = sasl_->initial();
         if (reply.ok()) {
           std::string b64 = decode::base64_encode(reply.message);
           return b64.empty() ? std::string("=") : b64;
@@ -768,7 +775,8 @@ class Engine {
   bool sasl_in_command_ = false;
   std::string challenge_;
   std::string greeting_;
-  std::string pending_note_;  // for the next step (implicit TLS before the first one)
+  std::string pending_note_;
+  std::string last_answered_;  // the command the last complete response answered  // for the next step (implicit TLS before the first one)
   int tag_counter_ = 0;
   bool stop_ = false;
   bool errored_ = false;

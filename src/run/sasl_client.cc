@@ -92,7 +92,12 @@ class LoginClient : public ClientBase {
  public:
   using ClientBase::ClientBase;
   bool client_first() const override { return false; }
-  SaslReply initial() override { return failure("LOGIN has no initial response"); }
+  // Not in the draft, but common (Outlook, some libraries): the user name as an initial
+  // response, after which the server asks only for the password.
+  SaslReply initial() override {
+    ++answered_;
+    return reply(creds_.user);
+  }
   SaslReply respond(std::string_view challenge) override {
     std::string prompt = lower(challenge);
     // Servers prompt "Username:" then "Password:"; some send other words or nothing, so fall back

@@ -11,8 +11,11 @@
 #include <atomic>
 #include <chrono>
 #include <functional>
+#include <memory>
 #include <string>
 #include <thread>
+
+#include "mailtap/tls/tls_endpoint.h"
 
 namespace mailtap::run::testing {
 
@@ -44,6 +47,47 @@ class FakeConnection {
   // True when bytes arrive within `seconds` (they stay buffered for the next read).
   bool data_arrives_within(double seconds) { return !buffer_.empty() || fill(seconds); }
   void write(const std::string& bytes) {
+    if (tls_) {
+      tls_->write_plaintext(bytes);
+      flush_tls();
+      return;
+    }
+    write_raw(bytes);
+  }
+  // Server side of a TLS handshake (implicit TLS, or after a STARTTLS reply). Plaintext the
+  // client sent before it is dropped, as a careful server does.
+  bool start_tls(SSL_CTX* context, const tls::LeafSpec& spec, double seconds = 5) {
+    buffer_.clear();
+    tls_ = tls::TlsEndpoint::make_server(context, spec);
+    tls_->start();
+    while (!tls_->handshake_complete()) {
+      flush_tls();
+      if (tls_->failed()) return false;
+      std::string raw;
+      if (!read_raw(raw, seconds)) return false;
+      tls_->feed_encrypted(raw);
+    }
+    flush_tls();
+    tls_->take_plaintext(buffer_);
+    return true;
+  }
+
+ private:
+  void flush_tls() {
+    std::string out;
+    tls_->take_encrypted(out);
+    write_raw(out);
+  }
+  bool read_raw(std::string& out, double seconds) {
+    pollfd p{fd_, POLLIN, 0};
+    if (::poll(&p, 1, static_cast<int>(seconds * 1000)) <= 0) return false;
+    char buf[4096];
+    ssize_t n = ::recv(fd_, buf, sizeof buf, 0);
+    if (n <= 0) return false;
+    out.append(buf, static_cast<size_t>(n));
+    return true;
+  }
+  void write_raw(const std::string& bytes) {
     size_t sent = 0;
     while (sent < bytes.size()) {
       ssize_t n = ::send(fd_, bytes.data() + sent, bytes.size() - sent, MSG_NOSIGNAL);
@@ -51,26 +95,38 @@ class FakeConnection {
       sent += static_cast<size_t>(n);
     }
   }
+
+ public:
   void close() {
     if (fd_ >= 0) ::close(fd_);
     fd_ = -1;
   }
   ~FakeConnection() { close(); }
 
-  std::string received;  // every byte read so far
+  std::string received;  // every plaintext byte read so far
 
  private:
   bool fill(double seconds) {
-    pollfd p{fd_, POLLIN, 0};
-    if (::poll(&p, 1, static_cast<int>(seconds * 1000)) <= 0) return false;
-    char buf[4096];
-    ssize_t n = ::recv(fd_, buf, sizeof buf, 0);
-    if (n <= 0) return false;
-    buffer_.append(buf, static_cast<size_t>(n));
-    return true;
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::duration<double>(seconds);
+    while (true) {
+      std::string raw;
+      double left = std::chrono::duration<double>(deadline - std::chrono::steady_clock::now()).count();
+      if (left <= 0 || !read_raw(raw, left)) return false;
+      if (!tls_) {
+        buffer_ += raw;
+        return true;
+      }
+      tls_->feed_encrypted(raw);
+      flush_tls();
+      size_t before = buffer_.size();
+      tls_->take_plaintext(buffer_);
+      if (buffer_.size() > before) return true;
+      if (tls_->failed() || tls_->peer_closed()) return false;
+    }
   }
   int fd_;
   std::string buffer_;
+  std::unique_ptr<tls::TlsEndpoint> tls_;
 };
 
 class FakeServer {

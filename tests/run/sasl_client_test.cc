@@ -109,6 +109,10 @@ TEST(RunSaslClient, LoginAnswersThePromptsItIsGiven) {
   EXPECT_FALSE(c->client_first());
   EXPECT_EQ(c->respond("Username:").message, "alice");
   EXPECT_EQ(c->respond("Password:").message, "secret");
+  // The user name as an initial response, then only the password.
+  auto ir = client("LOGIN", {"alice", "secret", "", "", ""});
+  EXPECT_EQ(ir->initial().message, "alice");
+  EXPECT_EQ(ir->respond("UGFzc3dvcmQ6 decoded: Password:").message, "secret");
   // Unusual prompts: by order.
   auto d = client("LOGIN", {"alice", "secret", "", "", ""});
   EXPECT_EQ(d->respond("Who are you?").message, "alice");
@@ -136,6 +140,8 @@ TEST(RunSaslClient, MissingCredentialsAndUnknownMechanismsAreExplained) {
   EXPECT_NE(error.find("pass"), std::string::npos);
   EXPECT_FALSE(make_sasl_client("PLAIN", {"", "x", "", "", ""}, error));
   EXPECT_NE(error.find("user"), std::string::npos);
+  auto cram = client("CRAM-MD5", {"tim", "x", "", "", ""});
+  EXPECT_FALSE(cram->initial().ok());
   EXPECT_FALSE(make_sasl_client("GSSAPI", {"a", "b", "", "", ""}, error));
   EXPECT_NE(error.find("not supported"), std::string::npos);
 }

@@ -45,7 +45,8 @@ class SaslClient {
   // Whether the mechanism speaks first (PLAIN, SCRAM, XOAUTH2, OAUTHBEARER, EXTERNAL, ANONYMOUS);
   // such a message can go with the command as an initial response (SMTP AUTH, SASL-IR, POP3).
   virtual bool client_first() const = 0;
-  // The first client message of a client-first mechanism.
+  // The first client message of a client-first mechanism (LOGIN: the user name, as some clients
+  // send it with the command); an error for mechanisms that cannot speak first.
   virtual SaslReply initial() = 0;
   // The answer to a server challenge (decoded from base64). A client-first mechanism whose initial
   // message was not sent with the command gets an empty challenge first and answers it with
