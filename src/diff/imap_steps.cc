@@ -260,7 +260,7 @@ class ImapReader : public Reader {
         // The code's arguments with the code itself, so rules such as UIDVALIDITY's apply.
         std::string value;
         if (!ct.args.empty() && ct.code != "CAPABILITY" && ct.code != "PERMANENTFLAGS")
-          value = after_first_word(n_.text(ct.code + " " + ct.args));
+          value = after_first_word(normalized_code(ct));
         value += (value.empty() ? "" : " | ") + n_.text(ct.text);
         untagged[type].push_back(value);
         return;
@@ -303,9 +303,17 @@ class ImapReader : public Reader {
     if (ct.code == "CAPABILITY") {
       add_capabilities(ct.args);
     } else if (!ct.code.empty()) {
-      s.set_value("response code", n_.text(ct.code + (ct.args.empty() ? "" : " " + ct.args)));
+      s.set_value("response code", normalized_code(ct));
     }
     s.set_value("text", n_.text(ct.text));
+  }
+
+  // "CODE args" normalised as it stood in the response, brackets included, so that rules such
+  // as "[APPENDUID <uidvalidity>" apply.
+  std::string normalized_code(const CodedText& ct) const {
+    std::string s = n_.text("[" + ct.code + (ct.args.empty() ? "" : " " + ct.args) + "]");
+    if (s.size() >= 2 && s.front() == '[' && s.back() == ']') s = s.substr(1, s.size() - 2);
+    return s;
   }
 
   std::vector<size_t> pending_;        // commands without a tagged completion, oldest first
