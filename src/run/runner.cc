@@ -4,7 +4,6 @@
 #include <deque>
 #include <thread>
 
-#include "mailtap/core/clock.h"
 #include "mailtap/decode/sasl.h"
 #include "mailtap/run/client_connection.h"
 #include "mailtap/run/expectation.h"
@@ -13,8 +12,10 @@
 #include "mailtap/run/sasl_client.h"
 #include "mailtap/run/template.h"
 #include "mailtap/tls/tls_info.h"
-#include "mailtap/transcript/transcript_writer.h"
+#include "run/run_recorder.h"
 #include "run/run_text.h"
+#include "run/sasl_session.h"
+#include "run/step_log.h"
 
 namespace mailtap::run {
 namespace {
@@ -28,7 +29,13 @@ bool is_starttls_answer(const Await& a) { return a.answers == "STARTTLS" || a.an
 class Engine {
  public:
   Engine(const Script& script, const RunOptions& options)
-      : script_(script), opt_(options), reader_(conn_), model_(make_protocol_model(options.protocol)) {
+      : script_(script),
+        opt_(options),
+        reader_(conn_),
+        model_(make_protocol_model(options.protocol)),
+        recorder_(options.writer, {options.session_id, options.protocol,
+                                   options.host + ":" + std::to_string(options.port), options.tls,
+                                   options.insecure, script.source}) {
     vars_ = options.variables;
     result_.script = script.source;
     result_.target = options.host + ":" + std::to_string(options.port);
@@ -46,10 +53,7 @@ class Engine {
       set_error(std::string("internal error: ") + e.what());
     }
     close_connection("client", "the script ended");
-    if (transcript_) {
-      result_.transcript_path = transcript_->path().string();
-      transcript_->finish();
-    }
+    result_.transcript_path = recorder_.finish();
     result_.seconds = std::chrono::duration<double>(SteadyClock::now() - started).count();
     if (result_.count(StepResult::Status::fail) > 0)
       result_.outcome = RunResult::Outcome::failed;
@@ -64,7 +68,6 @@ class Engine {
   // ---- the script ---------------------------------------------------------------------------
 
   void play() {
-    open_transcript();
     if (!connect()) return;
     awaiting_.push_back(model_->greeting());
     own_starttls_ = opt_.tls == TlsMode::starttls && !script_negotiates_tls();
@@ -97,7 +100,7 @@ class Engine {
       }
       ++i;
     }
-    if (!stop_ && conn_.is_open() && (!awaiting_.empty() || !current_.sent.empty()))
+    if (!stop_ && conn_.is_open() && (!awaiting_.empty() || log_.has_unreported_sends()))
       implicit_read(SourceLocation{script_.source, 0}, "responses after the last S: line");
     if (!stop_ && conn_.is_open() && (last_answered_ == "QUIT" || last_answered_ == "LOGOUT")) {
       // The server closes after saying goodbye; record who ended the session.
@@ -131,7 +134,7 @@ class Engine {
       ++skipped_lines_;
       if (end) {
         skip_message_ = false;
-        add_step(StepResult::Status::unchecked, item.where, {}, {},
+        add_step(StepResult::Status::unchecked, item.where, {},
                  std::to_string(skipped_lines_) + " message line(s) not sent: DATA was refused");
         skipped_lines_ = 0;
       }
@@ -147,7 +150,7 @@ class Engine {
         std::string mechanism = auth_mechanism_in(item.text);
         if (!mechanism.empty()) start_sasl(mechanism);
       }
-      sasl_in_command_ = !body && !model_->in_literal() && !model_->in_sasl() && sasl_;
+      sasl_in_command_ = !body && !model_->in_literal() && !model_->in_sasl() && sasl_.active();
       auto expanded = expand(item.text, item.where);
       sasl_in_command_ = false;
       if (!expanded) return;
@@ -172,7 +175,7 @@ class Engine {
     carried_.clear();
     bool had_awaits = !awaiting_.empty();
     bool complete = read_awaited(responses);
-    std::vector<ReceivedLine> lines = flatten(responses);
+    std::vector<ReceivedLine> lines = response_lines(responses);
     BlockMatch match = match_block(block, lines);
     // The block wants more than the awaited responses: unsolicited data (IMAP EXISTS after
     // IDLE, a second reply), or a mismatch. Wait a little for more, the full timeout when the
@@ -184,7 +187,7 @@ class Engine {
       if (r.frames.empty()) break;
       responses.push_back(std::move(r));
       complete = responses.back().complete;
-      lines = flatten(responses);
+      lines = response_lines(responses);
       match = match_block(block, lines);
     }
     StepResult step = take_current(where);
@@ -209,13 +212,13 @@ class Engine {
 
   void do_auth(const ScriptItem& item, bool next_is_expect) {
     if (!prepare_send(item.where)) return;
-    std::string error;
-    sasl_ = make_sasl_client(item.name, credentials(), error);
-    if (!sasl_) return set_error(item.where.str() + ": !auth " + item.name + ": " + error);
+    sasl_.start(item.name, credentials());
+    SaslClient* sasl = sasl_.client();
+    if (!sasl) return set_error(item.where.str() + ": !auth " + item.name + ": " + sasl_.start_error());
     std::string tag = item.tag.empty() ? next_tag() : item.tag;
     std::optional<std::string> initial;
-    if (sasl_->client_first() && model_->sends_initial_response()) {
-      SaslReply first = sasl_->initial();
+    if (sasl->client_first() && model_->sends_initial_response()) {
+      SaslReply first = sasl->initial();
       if (!first.ok()) return fail_here(item.where, first.error);
       initial = decode::base64_encode(first.message);
     }
@@ -232,7 +235,7 @@ class Engine {
       const Response& r = responses.back();
       if (!r.complete) break;
       if (!model_->continuation(r)) break;
-      SaslReply reply = sasl_->respond(challenge_);
+      SaslReply reply = sasl->respond(sasl_.last_challenge());
       if (!reply.ok()) {
         StepResult step = take_current(item.where);
         step.received = all_lines(responses);
@@ -331,12 +334,13 @@ class Engine {
                     Party from) {
     SendPlan plan = model_->plan(bytes);
     for (const auto& frame : plan.frames) record_data(from, Party::server, frame);
-    if (current_.sent.empty()) current_.where = where;
-    current_.sent.push_back(shown);
+    log_.sent(where, shown);
     std::string error;
     if (!conn_.send(bytes, deadline_in(opt_.timeout_seconds), error)) {
-      flush_sends_as_step(where, error);
-      result_.steps.back().status = StepResult::Status::error;
+      StepResult step = take_current(where);
+      step.status = StepResult::Status::error;
+      step.note = error;
+      push_step(std::move(step));
       return halt(error + " (" + where.str() + ")");
     }
     for (const Await& a : plan.awaits) awaiting_.push_back(a);
@@ -350,11 +354,7 @@ class Engine {
     last_answered_ = await.answers;
     if (to == Party::client) model_->on_response(r);
     if (await.answers == "greeting") greeting_ = r.first_line();
-    if (sasl_ && model_->continuation(r)) {
-      std::string text = model_->challenge_text(r);
-      auto decoded = decode::base64_decode(text);
-      challenge_ = decoded ? *decoded : text;
-    }
+    if (sasl_.active() && model_->continuation(r)) sasl_.challenge(model_->challenge_text(r));
     if (to == Party::client && is_starttls_answer(await) && model_->positive(r))
       handshake_due_ = true;
     if (await.answers == "DATA" && !model_->in_message_body()) skip_message_ = script_sends_dot();
@@ -422,7 +422,7 @@ class Engine {
       std::string message = "the server sent " + std::to_string(injected.size()) +
                             " byte(s) after its STARTTLS reply, before TLS; they were dropped";
       record_event(EventType::warning, {{"code", "starttls_response_injection"}, {"message", message}});
-      add_step(StepResult::Status::fail, where, {}, split_lines(injected), message);
+      add_step(StepResult::Status::fail, where, split_lines(injected), message);
     }
     record_event(EventType::starttls,
                  {{"leg", "server"}, {"phase", "handshake"},
@@ -442,7 +442,7 @@ class Engine {
     if (!conn_.start_tls(opt_.tls_context.get(), options,
                          deadline_in(opt_.connect_timeout_seconds), error)) {
       record_event(EventType::error, {{"code", "tls_failed"}, {"message", error}});
-      add_step(StepResult::Status::error, where, {}, {}, error);
+      add_step(StepResult::Status::error, where, {}, error);
       set_error(error + " (" + where.str() + ")");
       return false;
     }
@@ -450,13 +450,7 @@ class Engine {
     nlohmann::json fields = tls::to_json(info);
     fields["leg"] = "server";
     record_event(EventType::tls, fields);
-    std::string tls_note = "TLS up: " + info.version + " " + info.cipher + ", " + info.verification;
-    if (result_.steps.empty()) {
-      pending_note_ = tls_note;  // implicit TLS: said on the first step (the greeting)
-    } else if (result_.steps.back().note.find("TLS up") == std::string::npos) {
-      std::string& note = result_.steps.back().note;
-      note += (note.empty() ? "" : "; ") + tls_note;
-    }
+    log_.note_tls("TLS up: " + info.version + " " + info.cipher + ", " + info.verification);
     return true;
   }
 
@@ -468,7 +462,7 @@ class Engine {
     std::vector<Response> responses;
     auto exchange = [&](const std::string& line, Await await) {
       record_data(Party::mailtap, Party::server, {FrameKind::line, line});
-      current_.sent.push_back(std::string(without_line_end(line)) + "    (mailtap, for --tls starttls)");
+      log_.sent(where, std::string(without_line_end(line)) + "    (mailtap, for --tls starttls)");
       std::string error;
       if (!conn_.send(line, deadline_in(opt_.timeout_seconds), error)) return false;
       responses.push_back(read_response(await, deadline_in(opt_.timeout_seconds), Party::mailtap));
@@ -522,29 +516,12 @@ class Engine {
     return true;
   }
 
-  void open_transcript() {
-    if (!opt_.writer) return;
-    transcript::SessionHeader header;
-    header.session_id = opt_.session_id.empty() ? "run" : opt_.session_id;
-    header.protocol = opt_.protocol;
-    header.listener = "mailtap run";
-    header.upstream = result_.target;
-    header.client_tls = opt_.tls;
-    header.upstream_tls = opt_.tls;
-    header.upstream_insecure = opt_.insecure;
-    header.started_us = system_now_us();
-    header.extra = {{"runner", {{"script", script_.source}}}};
-    transcript_ = opt_.writer->open(header);
-  }
-
   void record_data(Party from, Party to, const session::Frame& frame) {
-    if (!transcript_ || frame.bytes.empty()) return;
-    transcript_->record(transcript::make_data(system_now_us(), from, to, frame.kind,
-                                              conn_.tls_active(), frame.bytes));
+    recorder_.data(from, to, frame, conn_.tls_active());
   }
 
   void record_event(EventType type, nlohmann::json fields) {
-    if (transcript_) transcript_->record(transcript::make_event(system_now_us(), type, std::move(fields)));
+    recorder_.event(type, std::move(fields));
   }
 
   void close_connection(const std::string& by, const std::string& reason) {
@@ -564,35 +541,8 @@ class Engine {
     ctx.variables = &vars_;
     ctx.unique = opt_.unique;
     bool sasl_failed = false;
-    ctx.sasl = [&](std::string& error) -> std::optional<std::string> {
-      if (!sasl_) {
-        error = sasl_error_.empty()
-                    ? "${sasl} needs an AUTH or AUTHENTICATE command before it (or on its line)"
-                    : sasl_error_;
-        return std::nullopt;
-      }
-      SaslReply reply;
-      if (sasl_in_command_) {
-        reply = sasl_->initial();
-        if (!reply.ok()) {
-          error = reply.error + ": put ${sasl} on the line after the server's challenge";
-          return std::nullopt;
-        }
-        if (reply.ok()) {
-          std::string b64 = decode::base64_encode(reply.message);
-          return b64.empty() ? std::string("=") : b64;
-        }
-      } else {
-        if (!model_->in_sasl()) {
-          error = "${sasl}: the server's last response was not a SASL challenge (334 or +)";
-          return std::nullopt;
-        }
-        reply = sasl_->respond(challenge_);
-        if (reply.ok()) return decode::base64_encode(reply.message);
-      }
-      sasl_failed = true;
-      error = reply.error;
-      return std::nullopt;
+    ctx.sasl = [&](std::string& error) {
+      return sasl_.next(sasl_in_command_, model_->in_sasl(), error, sasl_failed);
     };
     ctx.apop = [&](std::string& error) -> std::optional<std::string> {
       auto pass = vars_.find("pass");
@@ -630,11 +580,7 @@ class Engine {
     return c;
   }
 
-  void start_sasl(const std::string& mechanism) {
-    sasl_error_.clear();
-    challenge_.clear();
-    sasl_ = make_sasl_client(mechanism, credentials(), sasl_error_);
-  }
+  void start_sasl(const std::string& mechanism) { sasl_.start(mechanism, credentials()); }
 
   std::string auth_mechanism_in(const std::string& text) const {
     if (opt_.protocol == Protocol::imap)
@@ -670,59 +616,17 @@ class Engine {
     return false;
   }
 
-  // ---- steps ----------------------------------------------------------------------------------
+  // ---- steps and stopping -------------------------------------------------------------------
 
-  static std::vector<ReceivedLine> flatten(const std::vector<Response>& responses) {
-    std::vector<ReceivedLine> out;
-    for (size_t i = 0; i < responses.size(); ++i)
-      for (auto& line : responses[i].lines()) out.push_back({std::move(line), i});
-    return out;
-  }
-
-  static std::vector<std::string> all_lines(const std::vector<Response>& responses) {
-    std::vector<std::string> out;
-    for (const Response& r : responses)
-      for (auto& line : r.lines()) out.push_back(std::move(line));
-    return out;
-  }
-
-  static std::string first_problem(const std::vector<Response>& responses) {
-    for (const Response& r : responses)
-      if (!r.complete) return r.problem;
-    return {};
-  }
-
-  StepResult take_current(const SourceLocation& where) {
-    StepResult step = std::move(current_);
-    current_ = StepResult{};
-    if (step.where.line == 0) step.where = where;
-    return step;
-  }
+  StepResult take_current(const SourceLocation& where) { return log_.take(where); }
 
   void push_step(StepResult step) {
-    if (!pending_note_.empty()) {
-      step.note += (step.note.empty() ? "" : "; ") + pending_note_;
-      pending_note_.clear();
-    }
-    if (step.status == StepResult::Status::fail) {
-      record_event(EventType::warning,
-                   {{"code", "run_expectation_failed"},
-                    {"message", step.where.str() + ": " + step.note}});
-      if (opt_.fail_fast) stop_ = true;
-    }
-    result_.steps.push_back(std::move(step));
+    if (log_.push(std::move(step)) && opt_.fail_fast) stop_ = true;
   }
 
   void add_step(StepResult::Status status, const SourceLocation& where,
-                std::vector<std::string> sent, std::vector<std::string> received,
-                const std::string& note) {
-    StepResult step;
-    step.status = status;
-    step.where = where;
-    step.sent = std::move(sent);
-    step.received = std::move(received);
-    step.note = note;
-    push_step(std::move(step));
+                std::vector<std::string> received, const std::string& note) {
+    if (log_.add(status, where, std::move(received), note) && opt_.fail_fast) stop_ = true;
   }
 
   void flush_sends_as_step(const SourceLocation& where, const std::string& note) {
@@ -758,10 +662,10 @@ class Engine {
   ClientConnection conn_;
   ResponseReader reader_;
   std::unique_ptr<ProtocolModel> model_;
-  std::shared_ptr<transcript::SessionTranscript> transcript_;
+  RunRecorder recorder_;
   std::map<std::string, std::string> vars_;
   RunResult result_;
-  StepResult current_;  // sends since the last step
+  StepLog log_{result_.steps, recorder_};
   std::deque<Await> awaiting_;
   std::vector<Response> carried_;  // read by !auth, checked by the S: block after it
   size_t index_ = 0;               // the script item being played
@@ -770,35 +674,16 @@ class Engine {
   bool own_starttls_ = false;
   bool skip_message_ = false;
   size_t skipped_lines_ = 0;
-  std::unique_ptr<SaslClient> sasl_;
-  std::string sasl_error_;
-  bool sasl_in_command_ = false;
-  std::string challenge_;
+  SaslSession sasl_;
+  bool sasl_in_command_ = false;  // expanding the AUTH line itself: ${sasl} is the initial response
   std::string greeting_;
-  std::string pending_note_;
-  std::string last_answered_;  // the command the last complete response answered  // for the next step (implicit TLS before the first one)
+  std::string last_answered_;  // the command the last complete response answered
   int tag_counter_ = 0;
   bool stop_ = false;
   bool errored_ = false;
 };
 
 }  // namespace
-
-size_t RunResult::count(StepResult::Status status) const {
-  size_t n = 0;
-  for (const auto& s : steps)
-    if (s.status == status) ++n;
-  return n;
-}
-
-int RunResult::exit_status() const {
-  switch (outcome) {
-    case Outcome::passed: return 0;
-    case Outcome::failed: return 1;
-    case Outcome::error: return 2;
-  }
-  return 2;
-}
 
 RunResult run_script(const Script& script, const RunOptions& options) {
   return Engine(script, options).run();
