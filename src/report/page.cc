@@ -51,6 +51,7 @@ tr.event td { color: var(--muted); font-size: 12px; }
 .tls-mark { font: 700 9.5px system-ui, sans-serif; color: #3730a3; background: #e0e7ff;
             border-radius: 3px; padding: 0 3px; }
 details summary { cursor: pointer; font: 12.5px ui-monospace, monospace; }
+table.diff-table th { text-transform: none; letter-spacing: 0; word-break: break-all; }
 table.diff-table td.mark, table.diff-table th.mark { width: 28px; text-align: center;
   font-weight: 700; }
 tr.pair.same td { color: var(--muted); }
