@@ -1,0 +1,64 @@
+// Each protocol's decoder as the transcript writer thread runs it: encode_event, then annotate,
+// then dump the line. Also the encoder alone on the same events, so the decoder's own share is the
+// difference. In MB/s of relayed bytes and events/s, for bulk transfers and chatty sessions.
+#include <benchmark/benchmark.h>
+
+#include <string>
+
+#include "bench_sessions.h"
+#include "mailtap/decode/session_decoder.h"
+#include "mailtap/transcript/transcript_writer.h"
+
+namespace {
+
+using namespace mailtap;
+
+// One protocol's decoder over a session: the setup once, then a round per iteration (a 1 MiB
+// message in 64 KiB frames when bulk, one small command and reply when chatty). `encode_only`
+// skips the decoder, to separate its cost from the encoder's; `dump` adds the serialisation.
+enum class Work { encode_only, encode_decode, whole_line };
+
+void BM_Decoder(benchmark::State& state, Protocol protocol, bool bulk, Work work) {
+  bench::EventScript script = bench::event_script(protocol, bulk);
+  auto decoder = decode::make_session_decoder(protocol, {});
+  uint64_t seq = 0;
+  for (const auto& e : script.setup) {
+    nlohmann::json j = transcript::encode_event(e, ++seq);
+    decoder->annotate(e, j);
+  }
+  std::string out;
+  for (auto _ : state) {
+    for (const auto& e : script.round) {
+      nlohmann::json j = transcript::encode_event(e, ++seq);
+      if (work != Work::encode_only) decoder->annotate(e, j);
+      if (work == Work::whole_line) {
+        out = j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+        benchmark::DoNotOptimize(out.data());
+      }
+      benchmark::DoNotOptimize(j);
+    }
+  }
+  state.SetBytesProcessed(static_cast<int64_t>(state.iterations() * script.round_bytes()));
+  state.SetItemsProcessed(static_cast<int64_t>(state.iterations() * script.round.size()));
+}
+
+#define MAILTAP_DECODER_BENCH(proto)                                                          \
+  BENCHMARK_CAPTURE(BM_Decoder, proto##_bulk_encode_only, Protocol::proto, true,            \
+                    Work::encode_only)                                                      \
+      ->Unit(benchmark::kMicrosecond);                                                      \
+  BENCHMARK_CAPTURE(BM_Decoder, proto##_bulk_decode, Protocol::proto, true,                 \
+                    Work::encode_decode)                                                    \
+      ->Unit(benchmark::kMicrosecond);                                                      \
+  BENCHMARK_CAPTURE(BM_Decoder, proto##_bulk_line, Protocol::proto, true, Work::whole_line) \
+      ->Unit(benchmark::kMicrosecond);                                                      \
+  BENCHMARK_CAPTURE(BM_Decoder, proto##_chatty_encode_only, Protocol::proto, false,         \
+                    Work::encode_only);                                                     \
+  BENCHMARK_CAPTURE(BM_Decoder, proto##_chatty_decode, Protocol::proto, false,              \
+                    Work::encode_decode);                                                   \
+  BENCHMARK_CAPTURE(BM_Decoder, proto##_chatty_line, Protocol::proto, false, Work::whole_line)
+
+MAILTAP_DECODER_BENCH(smtp);
+MAILTAP_DECODER_BENCH(imap);
+MAILTAP_DECODER_BENCH(pop3);
+
+}  // namespace

@@ -1,0 +1,167 @@
+"""Instruction counts of mailtap relaying one workload, under valgrind's callgrind: repeatable on a
+busy machine where wall-clock figures are not. Counts only the workload (counters are zeroed once
+the proxy is ready and dumped when the client is done), per thread, and lists the functions that
+cost the most.
+
+Usage (as root, with a sandbox running, e.g. `tools/sandbox.sh start /tmp/sbx`):
+  tools/bench/profile.py --sandbox /tmp/sbx --mailtap build-perf/mailtap \\
+      --workload fetch --size-mb 10 [--no-transcripts] [--threads N] [--top 30]
+Workloads: fetch (IMAPS FETCH of a message of --size-mb, delivered once), retr (POP3S RETR of it),
+noop (--count sequential IMAPS NOOPs in one session, logged in before counting), idle (--count idle IMAPS sessions: counts their setup).
+Prints Ir per MB (or per round trip / session) for the whole process and per thread.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import clients
+import relays
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parents[1] / "tests" / "integration"))
+import sandbox as sandbox_lib  # noqa: E402
+
+
+def ensure_message(sb, size_mb: float) -> bytes:
+    import bench  # make_message / deliver_to_maildir
+    size = int(size_mb * 1_000_000)
+    maildir = sb.user("alice").maildir
+    for sub in ("new", "cur"):
+        d = maildir / sub
+        if d.is_dir():
+            for p in d.iterdir():
+                if p.stat().st_size == size:
+                    return p.read_bytes()
+                p.unlink()  # one message only: MAILINDEX=1 / RETR 1 must be this one
+    message = bench.make_message(size)
+    bench.deliver_to_maildir(sb, "alice", message)
+    return message
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--sandbox", required=True, type=Path)
+    ap.add_argument("--mailtap", required=True)
+    ap.add_argument("--workload", choices=["fetch", "retr", "noop", "idle"], default="fetch")
+    ap.add_argument("--size-mb", type=float, default=10)
+    ap.add_argument("--count", type=int, default=500)
+    ap.add_argument("--no-transcripts", action="store_true")
+    ap.add_argument("--threads", type=int, default=0)
+    ap.add_argument("--top", type=int, default=30)
+    ap.add_argument("--keep", action="store_true", help="keep the callgrind files")
+    args = ap.parse_args()
+
+    sb = sandbox_lib.Sandbox.load(args.sandbox)
+    alice = sb.user("alice")
+    message = ensure_message(sb, args.size_mb) if args.workload in ("fetch", "retr") else b""
+    work = Path(tempfile.mkdtemp(prefix="mailtap-profile-", dir="/tmp"))
+    ca_dir = work / "ca"
+    relays.ensure_mailtap_ca(args.mailtap, ca_dir)
+    service = "pop3s" if args.workload == "retr" else "imaps"
+    route = relays.Route(service, sb.port(service), "pop3" if service == "pop3s" else "imap", True)
+    ready = work / "ready.json"
+    cmd = ["valgrind", "--tool=callgrind", "--separate-threads=yes",
+           f"--callgrind-out-file={work}/callgrind.out.%p", args.mailtap, "proxy",
+           "--ca-dir", str(ca_dir), "--upstream-ca", str(sb.ca), "--ready-file", str(ready),
+           "--max-connections", "100000", "--listener",
+           f"name={service},listen=127.0.0.1:0,upstream=127.0.0.1:{sb.port(service)},"
+           f"proto={route.proto},client-tls=implicit,upstream-tls=implicit"]
+    cmd += ["--no-transcripts"] if args.no_transcripts else ["--transcripts", str(work / "t")]
+    if args.threads:
+        cmd += ["--threads", str(args.threads)]
+    with open(work / "stderr", "wb") as err:
+        proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                stderr=err, cwd=work)
+    try:
+        deadline = time.monotonic() + 120
+        while not ready.exists():
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError("proxy did not start:\n" + (work / "stderr").read_text())
+            time.sleep(0.1)
+        port = int(json.loads(ready.read_text())["listeners"][0]["listen"].rpartition(":")[2])
+        cafile = ca_dir / "ca.pem"
+        # Warm up (leaf minted, first handshake), then count only the workload.
+        clients.close_all(clients.open_idle_sessions(port, cafile, 1))
+        session = None
+        if args.workload == "noop":  # connected and logged in before counting starts
+            session = clients.LineConnection(port, cafile)
+            session.read_line()
+            session.command("l", f"LOGIN {alice.login} {alice.password}")
+        time.sleep(1)
+        subprocess.run(["callgrind_control", "-z", str(proc.pid)], cwd=work, check=True,
+                       stdout=subprocess.DEVNULL)
+        unit, per = 1.0, "run"
+        if args.workload == "fetch":
+            clients.curl_download(f"imaps://127.0.0.1:{port}/INBOX;MAILINDEX=1", cafile,
+                                  alice.login, alice.password, timeout=1800)
+            unit, per = len(message) / 1e6, "MB"
+        elif args.workload == "retr":
+            clients.curl_download(f"pop3s://127.0.0.1:{port}/1", cafile, alice.login,
+                                  alice.password, timeout=1800)
+            unit, per = len(message) / 1e6, "MB"
+        elif args.workload == "noop":
+            for i in range(args.count):
+                session.command(f"n{i}", "NOOP")
+            unit, per = args.count, "round trip"
+        else:
+            sessions = clients.open_idle_sessions(port, cafile, args.count)
+            clients.close_all(sessions)
+            unit, per = args.count, "session"
+        time.sleep(2)  # let the transcript writer finish
+        for f in work.glob("callgrind.out.*"):
+            f.unlink()
+        subprocess.run(["callgrind_control", "-d", str(proc.pid)], cwd=work, check=True,
+                       stdout=subprocess.DEVNULL)
+        time.sleep(1)
+        if session:
+            session.close()
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+    # The dump callgrind_control -d asked for: one file per thread, callgrind.out.<pid>.1-<thread>.
+    dumps = sorted(p for p in work.glob("callgrind.out.*") if re.search(r"\.\d+\.1-\d+$", p.name))
+    per_thread = {}
+    for p in dumps:
+        text = p.read_text(errors="replace")
+        m = re.search(r"^summary:\s+(\d+)", text, re.M) or re.search(r"^totals:\s+(\d+)", text, re.M)
+        if m:
+            per_thread[p] = int(m.group(1))
+    total = sum(per_thread.values())
+    label = "mailtap --no-transcripts" if args.no_transcripts else "mailtap"
+    print(f"{label}, {args.workload}: {total / unit / 1e6:,.3f} M instructions per {per} "
+          f"({total / 1e6:,.1f} M in all)")
+    for p, ir in per_thread.items():
+        if ir < total / 50:
+            continue
+        print(f"  thread {p.name.rpartition('-')[2]}: {ir / unit / 1e6:,.3f} M per {per}; "
+              f"top {args.top} functions (self):")
+        annotate = subprocess.run(["callgrind_annotate", "--inclusive=no", "--threshold=100",
+                                   str(p)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                  text=True)
+        lines = [l for l in annotate.stdout.splitlines() if re.match(r"^\s*[\d,]+ \(", l)]
+        lines = [l for l in lines if "(100.0%)" not in l and "(99." not in l]
+        for l in lines[:args.top]:
+            print("    " + l.strip()[:160])
+    if args.keep:
+        print(f"callgrind files kept in {work}")
+    else:
+        shutil.rmtree(work, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
