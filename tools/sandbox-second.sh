@@ -326,6 +326,24 @@ make_tls() {
     chmod 600 "$TLS_DIR/ca.key"
     rm -f "$RUN/tls/second.pem"
   fi
+  # tools/sandbox.sh keeps DIR/tls only while ca.pem, server.pem and server.key are all there
+  # and valid; provide its server certificate too (as it would), so that starting it later in
+  # the same DIR keeps this CA instead of replacing it.
+  if ! [[ -f $TLS_DIR/server.pem && -f $TLS_DIR/server.key ]] ||
+    ! openssl verify -CAfile "$TLS_DIR/ca.pem" "$TLS_DIR/server.pem" >/dev/null 2>&1; then
+    (
+      umask 077
+      openssl req -new -newkey rsa:2048 -nodes -sha256 -config "$cnf" \
+        -subj "/O=mailtap sandbox/CN=localhost" -keyout "$TLS_DIR/server.key" \
+        -out "$TLS_DIR/server.csr" &&
+        openssl x509 -req -in "$TLS_DIR/server.csr" -CA "$TLS_DIR/ca.pem" -CAkey "$TLS_DIR/ca.key" \
+          -set_serial "0x$(openssl rand -hex 16)" -days 825 -sha256 -extfile "$cnf" \
+          -extensions v3_server -out "$TLS_DIR/server.pem"
+    ) >/dev/null 2>&1 || die "openssl could not make the sandbox server certificate"
+    rm -f "$TLS_DIR/server.csr"
+    chmod 644 "$TLS_DIR/server.pem"
+    chmod 600 "$TLS_DIR/server.key"
+  fi
   local cert=$RUN/tls/second.pem key=$RUN/tls/second.key
   if [[ -f "$cert" && -f "$key" ]] && openssl x509 -in "$cert" -noout -checkend 86400 >/dev/null 2>&1 &&
     openssl verify -CAfile "$TLS_DIR/ca.pem" "$cert" >/dev/null 2>&1; then
