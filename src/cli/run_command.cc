@@ -179,8 +179,9 @@ int run_all(RunFlags& f) {
       job.script = script;
       run::RunOptions& o = job.options;
       if (target.empty() || !split_target(target, o.host, o.port))
-        job.problem = target.empty() ? "no target: give --target HOST:PORT (or !target in the script)"
-                                     : "bad target \"" + target + "\" (HOST:PORT)";
+        job.problem = target.empty()
+                          ? "no target: give --target HOST:PORT (or !target in the script)"
+                          : "bad target \"" + target + "\" (HOST:PORT)";
       std::optional<Protocol> p = proto_flag ? proto_flag : script.protocol;
       if (!p) p = run::guess_protocol(script);
       if (!p && o.port) p = protocol_for_port(o.port);
@@ -222,7 +223,9 @@ int run_all(RunFlags& f) {
       run::RunResult r;
       if (!job.problem.empty()) {
         r.script = job.script.source;
-        r.target = job.options.host.empty() ? "?" : job.options.host + ":" + std::to_string(job.options.port);
+        r.target = job.options.host.empty()
+                       ? "?"
+                       : job.options.host + ":" + std::to_string(job.options.port);
         r.outcome = run::RunResult::Outcome::error;
         r.error = job.problem;
       } else {
@@ -236,7 +239,8 @@ int run_all(RunFlags& f) {
       results[first + i] = std::move(r);
     }
   };
-  size_t threads = std::clamp<size_t>(static_cast<size_t>(std::max(1, f.jobs)), 1, jobs.size() ? jobs.size() : 1);
+  size_t threads = std::clamp<size_t>(static_cast<size_t>(std::max(1, f.jobs)), 1,
+                                      jobs.size() ? jobs.size() : 1);
   std::vector<std::thread> pool;
   for (size_t t = 0; t < threads; ++t) pool.emplace_back(worker);
   for (auto& t : pool) t.join();

@@ -52,7 +52,9 @@ std::string address_string(const sockaddr* sa) {
 
 }  // namespace
 
-ClientConnection::~ClientConnection() { close(); }
+ClientConnection::~ClientConnection() {
+  close();
+}
 
 bool ClientConnection::connect(const std::string& host, uint16_t port, Deadline deadline,
                                std::string& error) {

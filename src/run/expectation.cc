@@ -9,7 +9,8 @@ namespace mailtap::run {
 namespace {
 
 std::string_view trim_right(std::string_view s) {
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\r' || s.back() == '\n'))
+  while (!s.empty() &&
+         (s.back() == ' ' || s.back() == '\t' || s.back() == '\r' || s.back() == '\n'))
     s.remove_suffix(1);
   return s;
 }
@@ -104,10 +105,14 @@ bool status_on_first_line(std::string_view token) {
 
 bool line_matches(const Expectation& e, std::string_view line) {
   switch (e.kind) {
-    case Expectation::Kind::text: return glob_match(e.pattern, line);
-    case Expectation::Kind::prefix: return glob_match(e.pattern + "*", line);
-    case Expectation::Kind::regex: return std::regex_search(std::string(line), *e.compiled);
-    default: return false;
+    case Expectation::Kind::text:
+      return glob_match(e.pattern, line);
+    case Expectation::Kind::prefix:
+      return glob_match(e.pattern + "*", line);
+    case Expectation::Kind::regex:
+      return std::regex_search(std::string(line), *e.compiled);
+    default:
+      return false;
   }
 }
 
@@ -195,8 +200,7 @@ class Matcher {
                         ? line_has_status(e.pattern, lines_[j].text, false)
                         : line_has_status(e.pattern, lines_[end - 1].text, true);
         if (!single && !rest) {
-          fail(i, j,
-               "expected status " + quote(e.pattern) + ", received " + quote(lines_[j].text),
+          fail(i, j, "expected status " + quote(e.pattern) + ", received " + quote(lines_[j].text),
                false);
           return false;
         }
@@ -227,8 +231,8 @@ class Matcher {
   }
 
   void fail(size_t i, size_t j, std::string reason, bool wanted_more) {
-    bool deeper = !have_best_ || i > best_.expectation ||
-                  (i == best_.expectation && j > best_.line);
+    bool deeper =
+        !have_best_ || i > best_.expectation || (i == best_.expectation && j > best_.line);
     if (!deeper) return;
     have_best_ = true;
     best_.ok = false;
@@ -359,7 +363,8 @@ std::string render_difference(const std::vector<Expectation>& block,
   constexpr size_t kContext = 3, kMaxChanged = 40;
   if (matched.size() > kContext)
     out << indent << "  ... " << (matched.size() - kContext) << " line(s) as expected\n";
-  for (size_t k = matched.size() > kContext ? matched.size() - kContext : 0; k < matched.size(); ++k)
+  for (size_t k = matched.size() > kContext ? matched.size() - kContext : 0; k < matched.size();
+       ++k)
     out << indent << "  " << matched[k] << "\n";
   size_t changed = 0;
   std::string last_where;
@@ -369,12 +374,14 @@ std::string render_difference(const std::vector<Expectation>& block,
       size_t run = 0;
       while (k + run < ops.size() && ops[k + run].first == Op::keep) ++run;
       if (run > 2 * kContext) {
-        for (size_t r = 0; r < kContext; ++r) out << indent << "  " << lines[ops[k + r].second].text << "\n";
+        for (size_t r = 0; r < kContext; ++r)
+          out << indent << "  " << lines[ops[k + r].second].text << "\n";
         out << indent << "  ... " << (run - 2 * kContext) << " line(s) as expected\n";
         for (size_t r = run - kContext; r < run; ++r)
           out << indent << "  " << lines[ops[k + r].second].text << "\n";
       } else {
-        for (size_t r = 0; r < run; ++r) out << indent << "  " << lines[ops[k + r].second].text << "\n";
+        for (size_t r = 0; r < run; ++r)
+          out << indent << "  " << lines[ops[k + r].second].text << "\n";
       }
       k += run - 1;
       continue;

@@ -154,6 +154,8 @@ class ImapModel : public ProtocolModel {
 
 }  // namespace
 
-std::unique_ptr<ProtocolModel> make_imap_model() { return std::make_unique<ImapModel>(); }
+std::unique_ptr<ProtocolModel> make_imap_model() {
+  return std::make_unique<ImapModel>();
+}
 
 }  // namespace mailtap::run::detail

@@ -89,6 +89,8 @@ class Pop3Model : public ProtocolModel {
 
 }  // namespace
 
-std::unique_ptr<ProtocolModel> make_pop3_model() { return std::make_unique<Pop3Model>(); }
+std::unique_ptr<ProtocolModel> make_pop3_model() {
+  return std::make_unique<Pop3Model>();
+}
 
 }  // namespace mailtap::run::detail

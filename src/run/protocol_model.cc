@@ -35,9 +35,12 @@ std::string Response::last_line() const {
 
 std::unique_ptr<ProtocolModel> make_protocol_model(Protocol protocol) {
   switch (protocol) {
-    case Protocol::smtp: return detail::make_smtp_model();
-    case Protocol::imap: return detail::make_imap_model();
-    case Protocol::pop3: return detail::make_pop3_model();
+    case Protocol::smtp:
+      return detail::make_smtp_model();
+    case Protocol::imap:
+      return detail::make_imap_model();
+    case Protocol::pop3:
+      return detail::make_pop3_model();
   }
   return nullptr;
 }

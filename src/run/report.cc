@@ -19,20 +19,28 @@ struct Paint {
 
 const char* status_word(StepResult::Status s) {
   switch (s) {
-    case StepResult::Status::pass: return "ok";
-    case StepResult::Status::fail: return "FAIL";
-    case StepResult::Status::unchecked: return "--";
-    case StepResult::Status::error: return "ERROR";
+    case StepResult::Status::pass:
+      return "ok";
+    case StepResult::Status::fail:
+      return "FAIL";
+    case StepResult::Status::unchecked:
+      return "--";
+    case StepResult::Status::error:
+      return "ERROR";
   }
   return "?";
 }
 
 const char* status_color(StepResult::Status s) {
   switch (s) {
-    case StepResult::Status::pass: return "32";
-    case StepResult::Status::fail: return "31;1";
-    case StepResult::Status::unchecked: return "90";
-    case StepResult::Status::error: return "35;1";
+    case StepResult::Status::pass:
+      return "32";
+    case StepResult::Status::fail:
+      return "31;1";
+    case StepResult::Status::unchecked:
+      return "90";
+    case StepResult::Status::error:
+      return "35;1";
   }
   return "0";
 }
@@ -76,11 +84,21 @@ std::string xml_escape(const std::string& s) {
   for (char c : s) {
     unsigned char u = static_cast<unsigned char>(c);
     switch (c) {
-      case '&': out += "&amp;"; break;
-      case '<': out += "&lt;"; break;
-      case '>': out += "&gt;"; break;
-      case '"': out += "&quot;"; break;
-      case '\'': out += "&apos;"; break;
+      case '&':
+        out += "&amp;";
+        break;
+      case '<':
+        out += "&lt;";
+        break;
+      case '>':
+        out += "&gt;";
+        break;
+      case '"':
+        out += "&quot;";
+        break;
+      case '\'':
+        out += "&apos;";
+        break;
       default:
         // XML 1.0 forbids most control characters, even escaped.
         if (u < 0x20 && c != '\t' && c != '\n' && c != '\r')
@@ -94,9 +112,12 @@ std::string xml_escape(const std::string& s) {
 
 std::string outcome_word(RunResult::Outcome o) {
   switch (o) {
-    case RunResult::Outcome::passed: return "PASS";
-    case RunResult::Outcome::failed: return "FAIL";
-    case RunResult::Outcome::error: return "ERROR";
+    case RunResult::Outcome::passed:
+      return "PASS";
+    case RunResult::Outcome::failed:
+      return "FAIL";
+    case RunResult::Outcome::error:
+      return "ERROR";
   }
   return "?";
 }
@@ -134,7 +155,9 @@ std::string format_run(const RunResult& run, const ReportStyle& style) {
       << ", TLS " << to_string(run.tls) << ")\n";
   for (const StepResult& step : run.steps) {
     std::string word = status_word(step.status);
-    out << "  " << paint(status_color(step.status), word + std::string(6 - std::min<size_t>(6, word.size()), ' '))
+    out << "  "
+        << paint(status_color(step.status),
+                 word + std::string(6 - std::min<size_t>(6, word.size()), ' '))
         << step.where.str() << "  ";
     bool detailed = style.verbose || step.status == StepResult::Status::fail ||
                     step.status == StepResult::Status::error;
@@ -148,7 +171,8 @@ std::string format_run(const RunResult& run, const ReportStyle& style) {
     lines(out, "sent:", "C: ", step.sent, 200);
     lines(out, "expected:", "S: ", step.expected, style.verbose ? 200 : kShownLines);
     lines(out, "received:", "S: ", step.received, style.verbose ? 200 : kShownLines);
-    if (!step.difference.empty()) out << "    difference (- expected, + received):\n" << step.difference;
+    if (!step.difference.empty())
+      out << "    difference (- expected, + received):\n" << step.difference;
   }
   if (run.outcome == RunResult::Outcome::error && !run.error.empty())
     out << "  " << paint("35;1", "could not run: ") << run.error << "\n";

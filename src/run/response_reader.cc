@@ -32,7 +32,9 @@ std::optional<size_t> literal_size(std::string_view text) {
   return n;
 }
 
-bool smtp_final_line(std::string_view text) { return text.size() < 4 || text[3] != '-'; }
+bool smtp_final_line(std::string_view text) {
+  return text.size() < 4 || text[3] != '-';
+}
 
 void append_body(Response& r, std::string_view bytes) {
   if (!r.frames.empty() && r.frames.back().kind == FrameKind::body)
@@ -141,8 +143,7 @@ Response ResponseReader::read(const Await& await, Deadline deadline) {
     case Await::Kind::pop3_body: {
       st = read_line(line, deadline, error);
       if (!line.empty()) r.frames.push_back({FrameKind::line, line});
-      if (st != IoStatus::ok || await.kind == Await::Kind::pop3_line ||
-          !starts_with(line, "+OK"))
+      if (st != IoStatus::ok || await.kind == Await::Kind::pop3_line || !starts_with(line, "+OK"))
         break;
       while (true) {
         st = read_line(line, deadline, error);

@@ -20,7 +20,9 @@ RunRecorder::RunRecorder(transcript::TranscriptWriter* writer, const Session& se
   transcript_ = writer->open(header);
 }
 
-RunRecorder::~RunRecorder() { finish(); }
+RunRecorder::~RunRecorder() {
+  finish();
+}
 
 void RunRecorder::data(transcript::Party from, transcript::Party to, const session::Frame& frame,
                        bool over_tls) {
@@ -30,7 +32,8 @@ void RunRecorder::data(transcript::Party from, transcript::Party to, const sessi
 }
 
 void RunRecorder::event(transcript::EventType type, nlohmann::json fields) {
-  if (transcript_) transcript_->record(transcript::make_event(system_now_us(), type, std::move(fields)));
+  if (transcript_)
+    transcript_->record(transcript::make_event(system_now_us(), type, std::move(fields)));
 }
 
 std::string RunRecorder::finish() {

@@ -1,12 +1,12 @@
 // Internal: the run's own transcript, in the proxy's format so a replay can be compared with its
 // capture. The runner is the client: its lines are client -> server, the server's answers
-// server -> client, and what mailtap adds on its own (STARTTLS for --tls starttls) mailtap -> server.
+// server -> client, and what mailtap adds on its own (STARTTLS for --tls starttls) mailtap ->
+// server.
 #pragma once
 
 #include <memory>
-#include <string>
-
 #include <nlohmann/json.hpp>
+#include <string>
 
 #include "mailtap/core/protocol.h"
 #include "mailtap/session/framing.h"

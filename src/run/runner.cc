@@ -24,7 +24,9 @@ using transcript::EventType;
 using transcript::FrameKind;
 using transcript::Party;
 
-bool is_starttls_answer(const Await& a) { return a.answers == "STARTTLS" || a.answers == "STLS"; }
+bool is_starttls_answer(const Await& a) {
+  return a.answers == "STARTTLS" || a.answers == "STLS";
+}
 
 class Engine {
  public:
@@ -76,7 +78,9 @@ class Engine {
       const ScriptItem& item = items[i];
       index_ = i;
       switch (item.kind) {
-        case ScriptItem::Kind::send: do_send(item); break;
+        case ScriptItem::Kind::send:
+          do_send(item);
+          break;
         case ScriptItem::Kind::expect: {
           size_t end = i;
           while (end < items.size() && items[end].kind == ScriptItem::Kind::expect) ++end;
@@ -84,11 +88,15 @@ class Engine {
           i = end;
           continue;
         }
-        case ScriptItem::Kind::set: do_set(item); break;
+        case ScriptItem::Kind::set:
+          do_set(item);
+          break;
         case ScriptItem::Kind::auth:
           do_auth(item, i + 1 < items.size() && items[i + 1].kind == ScriptItem::Kind::expect);
           break;
-        case ScriptItem::Kind::starttls: do_starttls(item); break;
+        case ScriptItem::Kind::starttls:
+          do_starttls(item);
+          break;
         case ScriptItem::Kind::sleep:
           std::this_thread::sleep_for(std::chrono::duration<double>(item.seconds));
           break;
@@ -96,7 +104,9 @@ class Engine {
           flush_sends_as_step(item.where, "the client closed the connection (!close)");
           close_connection("client", "!close in the script");
           break;
-        case ScriptItem::Kind::expect_close: do_expect_close(item); break;
+        case ScriptItem::Kind::expect_close:
+          do_expect_close(item);
+          break;
       }
       ++i;
     }
@@ -180,8 +190,8 @@ class Engine {
     // The block wants more than the awaited responses: unsolicited data (IMAP EXISTS after
     // IDLE, a second reply), or a mismatch. Wait a little for more, the full timeout when the
     // client awaited nothing (the script then waits for the server on purpose).
-    Deadline extra_deadline = deadline_in(had_awaits ? std::min(opt_.timeout_seconds, 1.5)
-                                                     : opt_.timeout_seconds);
+    Deadline extra_deadline =
+        deadline_in(had_awaits ? std::min(opt_.timeout_seconds, 1.5) : opt_.timeout_seconds);
     while (!match.ok && match.wanted_more_lines && complete && conn_.is_open()) {
       Response r = read_response(unsolicited(), extra_deadline, Party::client);
       if (r.frames.empty()) break;
@@ -214,7 +224,8 @@ class Engine {
     if (!prepare_send(item.where)) return;
     sasl_.start(item.name, credentials());
     SaslClient* sasl = sasl_.client();
-    if (!sasl) return set_error(item.where.str() + ": !auth " + item.name + ": " + sasl_.start_error());
+    if (!sasl)
+      return set_error(item.where.str() + ": !auth " + item.name + ": " + sasl_.start_error());
     std::string tag = item.tag.empty() ? next_tag() : item.tag;
     std::optional<std::string> initial;
     if (sasl->client_first() && model_->sends_initial_response()) {
@@ -223,9 +234,8 @@ class Engine {
       initial = decode::base64_encode(first.message);
     }
     std::string line = model_->auth_command(item.name, tag, initial);
-    std::string shown = model_->auth_command(item.name, tag,
-                                             initial ? std::optional<std::string>("${sasl}")
-                                                     : std::nullopt);
+    std::string shown = model_->auth_command(
+        item.name, tag, initial ? std::optional<std::string>("${sasl}") : std::nullopt);
     send_planned(line, std::string(without_line_end(shown)), item.where, Party::client);
     std::vector<Response> responses;
     while (!stop_ && !awaiting_.empty()) {
@@ -253,10 +263,10 @@ class Engine {
     std::string problem = first_problem(responses);
     bool ok = problem.empty() && !responses.empty() && model_->positive(responses.back());
     step.status = ok ? StepResult::Status::pass : StepResult::Status::fail;
-    step.note = problem.empty() ? (ok ? item.name + " authentication succeeded"
-                                      : item.name + " authentication failed: " +
-                                            responses.back().last_line())
-                                : problem;
+    step.note = problem.empty()
+                    ? (ok ? item.name + " authentication succeeded"
+                          : item.name + " authentication failed: " + responses.back().last_line())
+                    : problem;
     if (!problem.empty()) step.status = StepResult::Status::error;
     if (next_is_expect && problem.empty()) {
       // The S: block after !auth checks the final response; this step only reports.
@@ -291,8 +301,7 @@ class Engine {
     if (stop_) return;
     std::string data, error;
     IoStatus st = reader_.wait_for_close(deadline_in(opt_.timeout_seconds), data, error);
-    if (!data.empty())
-      record_data(Party::server, Party::client, {FrameKind::raw, data});
+    if (!data.empty()) record_data(Party::server, Party::client, {FrameKind::raw, data});
     StepResult step = take_current(item.where);
     step.expected = {"(the server closes the connection)"};
     for (auto& l : split_lines(data)) step.received.push_back(l);
@@ -304,7 +313,7 @@ class Engine {
       return;
     }
     step.status = StepResult::Status::fail;
-    step.note = st == IoStatus::timeout ? "the server kept the connection open"
+    step.note = st == IoStatus::timeout  ? "the server kept the connection open"
                 : st == IoStatus::closed ? "the server sent more before closing"
                                          : "reading failed: " + error;
     push_step(std::move(step));
@@ -421,11 +430,13 @@ class Engine {
       record_data(Party::server, Party::mailtap, {FrameKind::raw, injected});
       std::string message = "the server sent " + std::to_string(injected.size()) +
                             " byte(s) after its STARTTLS reply, before TLS; they were dropped";
-      record_event(EventType::warning, {{"code", "starttls_response_injection"}, {"message", message}});
+      record_event(EventType::warning,
+                   {{"code", "starttls_response_injection"}, {"message", message}});
       add_step(StepResult::Status::fail, where, split_lines(injected), message);
     }
     record_event(EventType::starttls,
-                 {{"leg", "server"}, {"phase", "handshake"},
+                 {{"leg", "server"},
+                  {"phase", "handshake"},
                   {"handled_by", handled_by == Party::mailtap ? "mailtap" : "client"}});
     if (!start_tls(where)) return;
   }
@@ -439,8 +450,8 @@ class Engine {
     tls::ClientOptions options;
     options.server_name = opt_.server_name.empty() ? opt_.host : opt_.server_name;
     options.verify = !opt_.insecure;
-    if (!conn_.start_tls(opt_.tls_context.get(), options,
-                         deadline_in(opt_.connect_timeout_seconds), error)) {
+    if (!conn_.start_tls(opt_.tls_context.get(), options, deadline_in(opt_.connect_timeout_seconds),
+                         error)) {
       record_event(EventType::error, {{"code", "tls_failed"}, {"message", error}});
       add_step(StepResult::Status::error, where, {}, error);
       set_error(error + " (" + where.str() + ")");
@@ -468,7 +479,8 @@ class Engine {
       responses.push_back(read_response(await, deadline_in(opt_.timeout_seconds), Party::mailtap));
       return responses.back().complete;
     };
-    record_event(EventType::starttls, {{"leg", "server"}, {"phase", "requested"}, {"handled_by", "mailtap"}});
+    record_event(EventType::starttls,
+                 {{"leg", "server"}, {"phase", "requested"}, {"handled_by", "mailtap"}});
     bool ok = true;
     std::string tag = next_tag();
     switch (opt_.protocol) {
@@ -479,15 +491,18 @@ class Engine {
       case Protocol::imap:
         ok = exchange(tag + " STARTTLS\r\n", {Await::Kind::imap_tagged, tag, "STARTTLS"});
         break;
-      case Protocol::pop3: ok = exchange("STLS\r\n", {Await::Kind::pop3_line, {}, "STLS"}); break;
+      case Protocol::pop3:
+        ok = exchange("STLS\r\n", {Await::Kind::pop3_line, {}, "STLS"});
+        break;
     }
     StepResult step = take_current(where);
     step.received = all_lines(responses);
     ok = ok && model_->positive(responses.back());
     step.status = ok ? StepResult::Status::pass : StepResult::Status::error;
-    step.note = ok ? "mailtap negotiated STARTTLS (--tls starttls)"
-                   : "the server did not accept STARTTLS: " +
-                         (responses.empty() ? std::string("no reply") : responses.back().last_line());
+    step.note =
+        ok ? "mailtap negotiated STARTTLS (--tls starttls)"
+           : "the server did not accept STARTTLS: " +
+                 (responses.empty() ? std::string("no reply") : responses.back().last_line());
     std::string note = step.note;
     push_step(std::move(step));
     if (!ok) {
@@ -507,10 +522,12 @@ class Engine {
       set_error(error);
       return false;
     }
-    record_event(EventType::connect,
-                 {{"leg", "server"}, {"peer", conn_.peer_address()}, {"local", conn_.local_address()}});
+    record_event(
+        EventType::connect,
+        {{"leg", "server"}, {"peer", conn_.peer_address()}, {"local", conn_.local_address()}});
     if (opt_.tls == TlsMode::implicit) {
-      record_event(EventType::starttls, {{"leg", "server"}, {"phase", "handshake"}, {"handled_by", "client"}});
+      record_event(EventType::starttls,
+                   {{"leg", "server"}, {"phase", "handshake"}, {"handled_by", "client"}});
       if (!start_tls(SourceLocation{script_.source, 0})) return false;
     }
     return true;
@@ -600,9 +617,12 @@ class Engine {
 
   Await unsolicited() const {
     switch (opt_.protocol) {
-      case Protocol::smtp: return {Await::Kind::smtp_reply, {}, "unsolicited"};
-      case Protocol::imap: return {Await::Kind::imap_greeting, {}, "unsolicited"};
-      case Protocol::pop3: return {Await::Kind::pop3_line, {}, "unsolicited"};
+      case Protocol::smtp:
+        return {Await::Kind::smtp_reply, {}, "unsolicited"};
+      case Protocol::imap:
+        return {Await::Kind::imap_greeting, {}, "unsolicited"};
+      case Protocol::pop3:
+        return {Await::Kind::pop3_line, {}, "unsolicited"};
     }
     return {};
   }

@@ -50,8 +50,12 @@ std::string to_hex(std::string_view bytes) {
   return out;
 }
 
-SaslReply reply(std::string message) { return {std::move(message), {}}; }
-SaslReply failure(std::string why) { return {{}, std::move(why)}; }
+SaslReply reply(std::string message) {
+  return {std::move(message), {}};
+}
+SaslReply failure(std::string why) {
+  return {{}, std::move(why)};
+}
 
 class ClientBase : public SaslClient {
  public:
@@ -79,8 +83,9 @@ class SingleMessageClient : public ClientBase {
   SaslReply respond(std::string_view challenge) override {
     if (!sent_ && challenge.empty()) return initial();
     if (mechanism_ == "XOAUTH2" || mechanism_ == "OAUTHBEARER") return reply("");
-    return failure(mechanism_ + " has a single client message, but the server sent another "
-                                "challenge");
+    return failure(mechanism_ +
+                   " has a single client message, but the server sent another "
+                   "challenge");
   }
 
  private:
@@ -145,8 +150,8 @@ std::map<char, std::string> scram_attributes(std::string_view message) {
   size_t pos = 0;
   while (pos <= message.size()) {
     size_t comma = message.find(',', pos);
-    std::string_view part = message.substr(pos, comma == std::string_view::npos ? message.npos
-                                                                                 : comma - pos);
+    std::string_view part =
+        message.substr(pos, comma == std::string_view::npos ? message.npos : comma - pos);
     if (part.size() >= 2 && part[1] == '=') out.emplace(part[0], std::string(part.substr(2)));
     if (comma == std::string_view::npos) break;
     pos = comma + 1;
@@ -161,8 +166,8 @@ class ScramClient : public ClientBase {
     if (creds_.client_nonce.empty()) {
       unsigned char random[24];
       RAND_bytes(random, sizeof random);
-      creds_.client_nonce = decode::base64_encode(
-          std::string_view(reinterpret_cast<char*>(random), sizeof random));
+      creds_.client_nonce =
+          decode::base64_encode(std::string_view(reinterpret_cast<char*>(random), sizeof random));
     }
     gs2_header_ = "n,";
     if (!creds_.authzid.empty()) gs2_header_ += "a=" + scram_name(creds_.authzid);
@@ -180,9 +185,12 @@ class ScramClient : public ClientBase {
         if (challenge.empty()) return initial();
         return failure(mechanism_ + ": the server spoke first (\"" + std::string(challenge) +
                        "\")");
-      case State::sent_first: return client_final(challenge);
-      case State::sent_final: return check_server_final(challenge);
-      case State::done: break;
+      case State::sent_first:
+        return client_final(challenge);
+      case State::sent_final:
+        return check_server_final(challenge);
+      case State::done:
+        break;
     }
     return failure(mechanism_ + ": the server sent a challenge after its final message");
   }
@@ -239,8 +247,9 @@ class ScramClient : public ClientBase {
     if (v == attrs.end()) return failure(mechanism_ + ": server-final-message lacks v=");
     auto signature = decode::base64_decode(v->second);
     if (!signature || *signature != server_signature_)
-      return failure(mechanism_ + ": the server's signature is wrong: it does not know the "
-                                  "password (or this is not the server we think)");
+      return failure(mechanism_ +
+                     ": the server's signature is wrong: it does not know the "
+                     "password (or this is not the server we think)");
     return reply("");  // the empty message that acknowledges the server-final (RFC 4954 4)
   }
 
@@ -307,16 +316,15 @@ std::unique_ptr<SaslClient> make_sasl_client(std::string_view mechanism,
   }
   if (mech == "OAUTHBEARER") {
     if (!need(!token.empty(), "a token (--var token=... or --var pass=...)")) return nullptr;
-    std::string message = "n,a=" + scram_name(credentials.user) + ",\x01" + "auth=Bearer " +
-                          token + "\x01\x01";
+    std::string message =
+        "n,a=" + scram_name(credentials.user) + ",\x01" + "auth=Bearer " + token + "\x01\x01";
     return std::make_unique<SingleMessageClient>(mech, credentials, std::move(message));
   }
   if (mech == "EXTERNAL")
     return std::make_unique<SingleMessageClient>(mech, credentials, credentials.authzid);
   if (mech == "ANONYMOUS")
-    return std::make_unique<SingleMessageClient>(mech, credentials,
-                                                 credentials.user.empty() ? "mailtap"
-                                                                          : credentials.user);
+    return std::make_unique<SingleMessageClient>(
+        mech, credentials, credentials.user.empty() ? "mailtap" : credentials.user);
   error = "mechanism " + mech +
           " is not supported by the runner (PLAIN, LOGIN, CRAM-MD5, SCRAM-SHA-1, SCRAM-SHA-256, "
           "XOAUTH2, OAUTHBEARER, EXTERNAL, ANONYMOUS)";

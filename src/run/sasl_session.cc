@@ -19,8 +19,9 @@ std::optional<std::string> SaslSession::next(bool on_auth_line, bool server_chal
                                              std::string& error, bool& computation_failed) {
   computation_failed = false;
   if (!client_) {
-    error = error_.empty() ? "${sasl} needs an AUTH or AUTHENTICATE command before it (or on its line)"
-                           : error_;
+    error = error_.empty()
+                ? "${sasl} needs an AUTH or AUTHENTICATE command before it (or on its line)"
+                : error_;
     return std::nullopt;
   }
   if (on_auth_line) {

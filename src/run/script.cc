@@ -25,12 +25,13 @@ std::optional<Protocol> from_client_line(std::string_view line) {
   std::string first = upper_word(line, 0);
   if (one_of(first, {"EHLO", "HELO", "LHLO", "MAIL", "RCPT", "DATA", "STARTTLS", "BDAT"}))
     return Protocol::smtp;
-  if (one_of(first, {"USER", "PASS", "STAT", "RETR", "UIDL", "STLS", "CAPA", "APOP", "TOP", "DELE"}))
+  if (one_of(first,
+             {"USER", "PASS", "STAT", "RETR", "UIDL", "STLS", "CAPA", "APOP", "TOP", "DELE"}))
     return Protocol::pop3;
   std::string second = upper_word(line, 1);
-  if (one_of(second, {"LOGIN", "CAPABILITY", "SELECT", "EXAMINE", "LIST", "LSUB", "FETCH",
-                      "UID", "STARTTLS", "AUTHENTICATE", "NOOP", "LOGOUT", "ID", "STATUS",
-                      "APPEND", "SEARCH", "ENABLE", "IDLE", "NAMESPACE"}))
+  if (one_of(second, {"LOGIN", "CAPABILITY", "SELECT", "EXAMINE", "LIST", "LSUB", "FETCH", "UID",
+                      "STARTTLS", "AUTHENTICATE", "NOOP", "LOGOUT", "ID", "STATUS", "APPEND",
+                      "SEARCH", "ENABLE", "IDLE", "NAMESPACE"}))
     return Protocol::imap;
   return std::nullopt;
 }

@@ -19,7 +19,8 @@ std::string lower(std::string_view s) {
 
 std::string_view trim(std::string_view s) {
   while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\r')) s.remove_suffix(1);
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\r'))
+    s.remove_suffix(1);
   return s;
 }
 
@@ -75,7 +76,8 @@ class Parser {
     size_t pos = 0, number = 0;
     while (pos <= text_.size()) {
       size_t nl = text_.find('\n', pos);
-      std::string_view line = text_.substr(pos, nl == std::string_view::npos ? text_.npos : nl - pos);
+      std::string_view line =
+          text_.substr(pos, nl == std::string_view::npos ? text_.npos : nl - pos);
       ++number;
       if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
       where_ = SourceLocation{script_.source, number};
@@ -92,7 +94,8 @@ class Parser {
     if (t.empty() || t.front() == '#') return;
     // Leading white space before the role is layout (seed transcripts are often indented).
     std::string_view start = line;
-    while (!start.empty() && (start.front() == ' ' || start.front() == '\t')) start.remove_prefix(1);
+    while (!start.empty() && (start.front() == ' ' || start.front() == '\t'))
+      start.remove_prefix(1);
     std::string_view rest;
     if (char role = line_role(start, rest)) {
       if (role == 'C')
@@ -106,9 +109,10 @@ class Parser {
     if (t.front() == '!') return directive(t.substr(1));
     if (lower(t.substr(0, 4)) == "set " || lower(t.substr(0, 4)) == "set\t")
       return set(trim(t.substr(4)));
-    throw ScriptError(where_, "expected a line starting with C:, S:, client:, server:, set, ! or #"
-                              ", got \"" +
-                                  std::string(t.substr(0, 60)) + "\"");
+    throw ScriptError(where_,
+                      "expected a line starting with C:, S:, client:, server:, set, ! or #"
+                      ", got \"" +
+                          std::string(t.substr(0, 60)) + "\"");
   }
 
   void add_send(std::string_view text) {
@@ -124,7 +128,8 @@ class Parser {
     std::string error;
     auto bytes = c_unescape(text, error);
     if (!bytes) throw ScriptError(where_, "C=: " + error);
-    if (bytes->empty()) throw ScriptError(where_, "C=: sends nothing (write \\r\\n for a line end)");
+    if (bytes->empty())
+      throw ScriptError(where_, "C=: sends nothing (write \\r\\n for a line end)");
     ScriptItem item;
     item.kind = ScriptItem::Kind::send;
     item.where = where_;
@@ -181,7 +186,8 @@ class Parser {
         args(1, 1, "!tls plain|implicit|starttls");
         script_.tls = parse_tls_mode(lower(w[1]));
         if (!script_.tls)
-          throw ScriptError(where_, "unknown TLS mode \"" + w[1] + "\" (plain, implicit, starttls)");
+          throw ScriptError(where_,
+                            "unknown TLS mode \"" + w[1] + "\" (plain, implicit, starttls)");
       } else if (name == "target") {
         args(1, 1, "!target HOST:PORT");
         if (w[1].find(':') == std::string::npos)

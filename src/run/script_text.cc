@@ -30,10 +30,18 @@ std::string c_escape(std::string_view bytes) {
   for (char c : bytes) {
     unsigned char u = static_cast<unsigned char>(c);
     switch (c) {
-      case '\r': out += "\\r"; break;
-      case '\n': out += "\\n"; break;
-      case '\t': out += "\\t"; break;
-      case '\\': out += "\\\\"; break;
+      case '\r':
+        out += "\\r";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      case '\t':
+        out += "\\t";
+        break;
+      case '\\':
+        out += "\\\\";
+        break;
       default:
         if (u < 0x20 || u >= 0x7f) {
           out += "\\x";
@@ -60,10 +68,18 @@ std::optional<std::string> c_unescape(std::string_view text, std::string& error)
       return std::nullopt;
     }
     switch (text[i]) {
-      case 'r': out += '\r'; break;
-      case 'n': out += '\n'; break;
-      case 't': out += '\t'; break;
-      case '\\': out += '\\'; break;
+      case 'r':
+        out += '\r';
+        break;
+      case 'n':
+        out += '\n';
+        break;
+      case 't':
+        out += '\t';
+        break;
+      case '\\':
+        out += '\\';
+        break;
       case 'x': {
         auto digit = [](char h) -> int {
           if (h >= '0' && h <= '9') return h - '0';
@@ -98,17 +114,27 @@ std::string format_item(const ScriptItem& item) {
       else
         out << "C: " << item.text;
       break;
-    case ScriptItem::Kind::expect: out << "S: " << item.text; break;
-    case ScriptItem::Kind::set: out << "set " << item.name << "=" << item.text; break;
+    case ScriptItem::Kind::expect:
+      out << "S: " << item.text;
+      break;
+    case ScriptItem::Kind::set:
+      out << "set " << item.name << "=" << item.text;
+      break;
     case ScriptItem::Kind::auth:
       out << "!auth " << item.name << (item.tag.empty() ? "" : " " + item.tag);
       break;
     case ScriptItem::Kind::starttls:
       out << "!starttls" << (item.tag.empty() ? "" : " " + item.tag);
       break;
-    case ScriptItem::Kind::sleep: out << "!sleep " << item.seconds; break;
-    case ScriptItem::Kind::close: out << "!close"; break;
-    case ScriptItem::Kind::expect_close: out << "!expect-close"; break;
+    case ScriptItem::Kind::sleep:
+      out << "!sleep " << item.seconds;
+      break;
+    case ScriptItem::Kind::close:
+      out << "!close";
+      break;
+    case ScriptItem::Kind::expect_close:
+      out << "!expect-close";
+      break;
   }
   return out.str();
 }

@@ -112,6 +112,8 @@ class SmtpModel : public ProtocolModel {
 
 }  // namespace
 
-std::unique_ptr<ProtocolModel> make_smtp_model() { return std::make_unique<SmtpModel>(); }
+std::unique_ptr<ProtocolModel> make_smtp_model() {
+  return std::make_unique<SmtpModel>();
+}
 
 }  // namespace mailtap::run::detail

@@ -21,9 +21,9 @@ bool StepLog::push(StepResult step) {
   }
   bool failed = step.status == StepResult::Status::fail;
   if (failed)
-    recorder_.event(transcript::EventType::warning,
-                    {{"code", "run_expectation_failed"},
-                     {"message", step.where.str() + ": " + step.note}});
+    recorder_.event(
+        transcript::EventType::warning,
+        {{"code", "run_expectation_failed"}, {"message", step.where.str() + ": " + step.note}});
   steps_.push_back(std::move(step));
   return failed;
 }
@@ -57,9 +57,12 @@ size_t RunResult::count(StepResult::Status status) const {
 
 int RunResult::exit_status() const {
   switch (outcome) {
-    case Outcome::passed: return 0;
-    case Outcome::failed: return 1;
-    case Outcome::error: return 2;
+    case Outcome::passed:
+      return 0;
+    case Outcome::failed:
+      return 1;
+    case Outcome::error:
+      return 2;
   }
   return 2;
 }

@@ -166,8 +166,8 @@ class Expander {
       auto it = ctx_.variables->find(name);
       if (it != ctx_.variables->end()) return it->second;
     }
-    error = "variable ${" + name + "} is not set (give --var " + name +
-            "=VALUE, or `set " + name + "=VALUE` in the script)";
+    error = "variable ${" + name + "} is not set (give --var " + name + "=VALUE, or `set " + name +
+            "=VALUE` in the script)";
     return std::nullopt;
   }
 
@@ -222,8 +222,7 @@ class Expander {
         const std::string& pass = a[a.size() - 1];
         return decode::base64_encode(authzid + '\0' + user + '\0' + pass);
       }
-      return decode::base64_encode("user=" + a[0] + "\x01" + "auth=Bearer " + a[1] +
-                                   "\x01\x01");
+      return decode::base64_encode("user=" + a[0] + "\x01" + "auth=Bearer " + a[1] + "\x01\x01");
     }
     if (name == "sasl" || name == "apop") {
       const auto& fn = name == "sasl" ? ctx_.sasl : ctx_.apop;

@@ -98,8 +98,8 @@ class Importer {
       flush_body();
       client_ += bytes;
       flush_client(false);
-    } else if (from == "server" && (to == "client" || (to == "mailtap" && !negotiating_ &&
-                                                        frame != "raw"))) {
+    } else if (from == "server" &&
+               (to == "client" || (to == "mailtap" && !negotiating_ && frame != "raw"))) {
       flush_body();
       flush_client(true);
       if (server_.empty()) server_line_ = line_;
@@ -178,8 +178,9 @@ class Importer {
       sasl_mechanism_ = *mechanism;
       sasl_template_ = supported_mechanism(*mechanism);
       if (!sasl_template_)
-        script_.notes.push_back("the " + *mechanism +
-                                " exchange is replayed byte for byte: the runner cannot recompute it");
+        script_.notes.push_back(
+            "the " + *mechanism +
+            " exchange is replayed byte for byte: the runner cannot recompute it");
       std::string ir = word_at(text, protocol_ == Protocol::imap ? 3 : 2);
       if (sasl_template_ && !ir.empty()) {
         password_from_sasl(ir);
@@ -234,7 +235,8 @@ class Importer {
     }
   }
 
-  // ---- server side --------------------------------------------------------------------------------
+  // ---- server side
+  // --------------------------------------------------------------------------------
 
   void flush_server() {
     if (server_.empty()) return;
@@ -276,7 +278,8 @@ class Importer {
     item.kind = ScriptItem::Kind::send;
     item.where = {capture_.path.string(), line_};
     item.raw = true;
-    if (replace_redactions(bytes, "")) script_.notes.push_back("a redacted secret inside exact bytes was dropped");
+    if (replace_redactions(bytes, ""))
+      script_.notes.push_back("a redacted secret inside exact bytes was dropped");
     item.text = std::move(bytes);
     script_.items.push_back(std::move(item));
   }
@@ -294,8 +297,9 @@ class Importer {
     if (needs_password_ && !user_.empty()) set("user", user_);
     if (needs_password_ && !password_.empty()) set("pass", password_);
     if (needs_password_ && password_.empty())
-      script_.notes.push_back("the capture's secrets were redacted: give the password with "
-                              "--var pass=... (and the user with --var user=... if it differs)");
+      script_.notes.push_back(
+          "the capture's secrets were redacted: give the password with "
+          "--var pass=... (and the user with --var user=... if it differs)");
     script_.items.insert(script_.items.begin(), sets.begin(), sets.end());
   }
 

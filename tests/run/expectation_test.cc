@@ -46,7 +46,8 @@ TEST(RunExpectation, Classification) {
 
 TEST(RunExpectation, GlobWildcardsAndLiteralUntaggedStar) {
   EXPECT_TRUE(glob_match("250 2.0.0 Ok: queued as *", "250 2.0.0 Ok: queued as 941731C4"));
-  EXPECT_TRUE(glob_match("* OK [UIDVALIDITY *] UIDs valid", "* OK [UIDVALIDITY 1594507084] UIDs valid"));
+  EXPECT_TRUE(
+      glob_match("* OK [UIDVALIDITY *] UIDs valid", "* OK [UIDVALIDITY 1594507084] UIDs valid"));
   EXPECT_FALSE(glob_match("* OK *", "a1 OK done"));  // "* " is IMAP's untagged marker
   EXPECT_TRUE(glob_match("* * EXISTS", "* 12 EXISTS"));
   EXPECT_TRUE(glob_match("a1 OK *", "a1 OK"));  // a trailing " *" may be nothing at all
@@ -60,7 +61,8 @@ TEST(RunExpectation, GlobWildcardsAndLiteralUntaggedStar) {
 TEST(RunExpectation, ExactAndPrefixLines) {
   auto lines = responses({{"250-mail.example.com", "250-AUTH PLAIN LOGIN", "250 DSN"}});
   EXPECT_TRUE(match_block(block({"250-mail.example.com", "250-AUTH ...", "250 DSN"}), lines).ok);
-  BlockMatch m = match_block(block({"250-mail.example.com", "250-AUTH CRAM-MD5", "250 DSN"}), lines);
+  BlockMatch m =
+      match_block(block({"250-mail.example.com", "250-AUTH CRAM-MD5", "250 DSN"}), lines);
   EXPECT_FALSE(m.ok);
   EXPECT_EQ(m.expectation, 1u);
   EXPECT_EQ(m.line, 1u);

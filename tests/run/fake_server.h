@@ -110,7 +110,8 @@ class FakeConnection {
     auto deadline = std::chrono::steady_clock::now() + std::chrono::duration<double>(seconds);
     while (true) {
       std::string raw;
-      double left = std::chrono::duration<double>(deadline - std::chrono::steady_clock::now()).count();
+      double left =
+          std::chrono::duration<double>(deadline - std::chrono::steady_clock::now()).count();
       if (left <= 0 || !read_raw(raw, left)) return false;
       if (!tls_) {
         buffer_ += raw;

@@ -126,10 +126,12 @@ TEST(RunProtocolModel, ImapAuthenticateContinuations) {
   auto m = make_protocol_model(Protocol::imap);
   SendPlan p = m->plan("a4 AUTHENTICATE CRAM-MD5\r\n");
   EXPECT_EQ(p.auth_mechanism, "CRAM-MD5");
-  Response challenge = response(p.awaits[0], {"+ PDE4OTYuNjk3MTcwOTUyQHBvc3RvZmZpY2UucmVzdG9uLm1jaS5uZXQ+"});
+  Response challenge =
+      response(p.awaits[0], {"+ PDE4OTYuNjk3MTcwOTUyQHBvc3RvZmZpY2UucmVzdG9uLm1jaS5uZXQ+"});
   m->on_response(challenge);
   EXPECT_TRUE(m->in_sasl());
-  EXPECT_EQ(m->challenge_text(challenge), "PDE4OTYuNjk3MTcwOTUyQHBvc3RvZmZpY2UucmVzdG9uLm1jaS5uZXQ+");
+  EXPECT_EQ(m->challenge_text(challenge),
+            "PDE4OTYuNjk3MTcwOTUyQHBvc3RvZmZpY2UucmVzdG9uLm1jaS5uZXQ+");
   SendPlan answer = m->plan("dGltIGI5MTNhNjAy\r\n");
   EXPECT_EQ(answer.awaits[0].tag, "a4");
   EXPECT_EQ(answer.awaits[0].answers, "SASL");

@@ -50,8 +50,9 @@ void smtp_server(FakeConnection& c, const std::string& rcpt_reply = "250 2.1.5 O
   if (c.read_line().rfind("EHLO", 0) != 0) return;
   c.write("250-fake.test\r\n250-AUTH PLAIN LOGIN\r\n250 8BITMIME\r\n");
   std::string auth = c.read_line();
-  c.write(auth == "AUTH PLAIN AGFsaWNlAGFsaWNlLXNlY3JldA==\r\n" ? "235 2.7.0 Authentication successful\r\n"
-                                                                : "535 5.7.8 bad\r\n");
+  c.write(auth == "AUTH PLAIN AGFsaWNlAGFsaWNlLXNlY3JldA==\r\n"
+              ? "235 2.7.0 Authentication successful\r\n"
+              : "535 5.7.8 bad\r\n");
   c.read_line();
   c.write("250 2.1.0 Ok\r\n");
   c.read_line();
@@ -263,7 +264,8 @@ TEST(RunRunner, RefusedDataSkipsTheMessageAndCarriesOn) {
   EXPECT_EQ(r.outcome, RunResult::Outcome::passed) << r.error;
   EXPECT_EQ(server.received(), "DATA\r\nQUIT\r\n");
   bool skipped = false;
-  for (const auto& s : r.steps) skipped |= s.note.find("not sent: DATA was refused") != std::string::npos;
+  for (const auto& s : r.steps)
+    skipped |= s.note.find("not sent: DATA was refused") != std::string::npos;
   EXPECT_TRUE(skipped);
 }
 
@@ -277,17 +279,18 @@ TEST(RunRunner, Pop3BodiesAndStatusOnlyExpectations) {
     c.read_line();
     c.write("+OK bye\r\n");
   });
-  RunResult r = play(
-      "S: +OK *\nC: APOP ${user} ${apop}\nS: +OK\nC: RETR 1\nS: +OK\nC: QUIT\nS: +OK bye\n",
-      server, options_for(server, Protocol::pop3));
+  RunResult r =
+      play("S: +OK *\nC: APOP ${user} ${apop}\nS: +OK\nC: RETR 1\nS: +OK\nC: QUIT\nS: +OK bye\n",
+           server, options_for(server, Protocol::pop3));
   EXPECT_EQ(r.outcome, RunResult::Outcome::passed) << r.error;
-  EXPECT_NE(server.received().find("APOP alice " +
-                                   apop_digest("<1896.697170952@dbc.mtview.ca.us>", "alice-secret")),
+  EXPECT_NE(server.received().find(
+                "APOP alice " + apop_digest("<1896.697170952@dbc.mtview.ca.us>", "alice-secret")),
             std::string::npos);
 }
 
 TEST(RunRunner, RecordsItsOwnTranscript) {
-  auto dir = std::filesystem::temp_directory_path() / ("mailtap-run-test-" + std::to_string(::getpid()));
+  auto dir =
+      std::filesystem::temp_directory_path() / ("mailtap-run-test-" + std::to_string(::getpid()));
   std::filesystem::remove_all(dir);
   FakeServer server([](FakeConnection& c) { smtp_server(c); });
   RunResult r;

@@ -90,8 +90,8 @@ TEST_F(RunRunnerTls, ImplicitTlsFromTheFirstByte) {
     c.read_line();
     c.write("221 bye\r\n");
   });
-  RunResult r = play("S: 220 *over TLS\nC: QUIT\nS: 221 bye\n", server,
-                     options(server, TlsMode::implicit));
+  RunResult r =
+      play("S: 220 *over TLS\nC: QUIT\nS: 221 bye\n", server, options(server, TlsMode::implicit));
   EXPECT_EQ(r.outcome, RunResult::Outcome::passed) << r.error;
   ASSERT_FALSE(r.steps.empty());
   EXPECT_NE(r.steps.front().note.find("TLS up"), std::string::npos);

@@ -70,7 +70,8 @@ TEST(RunSaslClient, ScramDetectsAServerThatDoesNotKnowThePassword) {
   SaslCredentials creds{"user", "pencil", "", "", "rOprNGfwEbeRWgbNEkqO"};
   auto c = client("SCRAM-SHA-256", creds);
   c->initial();
-  c->respond("r=rOprNGfwEbeRWgbNEkqO%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0,s=W22ZaJ0SNY7soEsUEjb6gQ==,i=4096");
+  c->respond(
+      "r=rOprNGfwEbeRWgbNEkqO%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0,s=W22ZaJ0SNY7soEsUEjb6gQ==,i=4096");
   SaslReply bad = c->respond("v=AAAATRBi23WpRR/wtup+mMhUZUn/dB5nLTJRsjl95G4=");
   EXPECT_FALSE(bad.ok());
   EXPECT_NE(bad.error.find("signature"), std::string::npos);
@@ -120,9 +121,11 @@ TEST(RunSaslClient, LoginAnswersThePromptsItIsGiven) {
 }
 
 TEST(RunSaslClient, Xoauth2MessageAndErrorAcknowledgement) {
-  auto c = client("XOAUTH2", {"someuser@example.com", "", "", "ya29.vF9dft4qmTc2Nvb3RlckBhdHRhdmlzdGEuY29tCg", ""});
+  auto c = client("XOAUTH2", {"someuser@example.com", "", "",
+                              "ya29.vF9dft4qmTc2Nvb3RlckBhdHRhdmlzdGEuY29tCg", ""});
   EXPECT_EQ(c->initial().message,
-            "user=someuser@example.com\x01" "auth=Bearer ya29.vF9dft4qmTc2Nvb3RlckBhdHRhdmlzdGEuY29tCg\x01\x01");
+            "user=someuser@example.com\x01"
+            "auth=Bearer ya29.vF9dft4qmTc2Nvb3RlckBhdHRhdmlzdGEuY29tCg\x01\x01");
   // A JSON error challenge is answered with an empty message.
   SaslReply ack = c->respond("{\"status\":\"401\"}");
   ASSERT_TRUE(ack.ok());

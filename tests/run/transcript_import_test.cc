@@ -100,8 +100,9 @@ TEST(RunTranscriptImport, Pop3CaptureTakesTheUserFromAClearCramMd5Answer) {
 }
 
 TEST(RunTranscriptImport, FormattedScriptReadsBackToTheSameItems) {
-  for (const char* name : {"smtp-starttls-cram-md5-swaks.jsonl", "imap-starttls-cram-md5-curl.jsonl",
-                           "pop3-implicit-cram-md5-curl.jsonl"}) {
+  for (const char* name :
+       {"smtp-starttls-cram-md5-swaks.jsonl", "imap-starttls-cram-md5-curl.jsonl",
+        "pop3-implicit-cram-md5-curl.jsonl"}) {
     Script s = import(name);
     std::string text = format_script(s);
     Script back = parse_script(text, "converted.mtscript");
@@ -151,8 +152,8 @@ TEST(RunTranscriptImport, GeneralisedLinesStillMatchTheCapturedOnes) {
   EXPECT_EQ(generalise_server_line(Protocol::imap, "* 17 EXISTS"), "* * EXISTS");
   ServerLineContext tagged;
   tagged.tagged_completion = true;
-  EXPECT_EQ(generalise_server_line(Protocol::imap, "a3 OK [READ-ONLY] Examine completed (0.002 secs).",
-                                   tagged),
+  EXPECT_EQ(generalise_server_line(Protocol::imap,
+                                   "a3 OK [READ-ONLY] Examine completed (0.002 secs).", tagged),
             "a3 OK [READ-ONLY] *");
   // The same words in message content are not a completion.
   EXPECT_EQ(generalise_server_line(Protocol::imap, "Subject OK fine"), "Subject OK fine");

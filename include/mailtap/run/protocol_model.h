@@ -45,10 +45,10 @@ struct Response {
 struct SendPlan {
   std::vector<session::Frame> frames;  // the bytes to send, framed for the transcript
   std::vector<Await> awaits;           // the responses they cause, in order
-  bool sync = false;       // read those responses before sending anything more
-  bool starttls = false;   // STARTTLS/STLS: a positive reply starts the TLS handshake
-  std::string auth_mechanism;  // AUTH/AUTHENTICATE: a SASL exchange starts
-  bool sync_literal = false;   // IMAP: the line announced a synchronizing literal
+  bool sync = false;                   // read those responses before sending anything more
+  bool starttls = false;               // STARTTLS/STLS: a positive reply starts the TLS handshake
+  std::string auth_mechanism;          // AUTH/AUTHENTICATE: a SASL exchange starts
+  bool sync_literal = false;           // IMAP: the line announced a synchronizing literal
 };
 
 class ProtocolModel {

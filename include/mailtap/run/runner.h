@@ -28,10 +28,10 @@ struct RunOptions {
   std::shared_ptr<SSL_CTX> tls_context;  // client role (make_upstream_context); needed for TLS
   std::string server_name;               // SNI and the name verified; default: host
   bool insecure = false;                 // recorded in the transcript header
-  std::map<std::string, std::string> variables;  // --var: wins over `set` in the script
-  double timeout_seconds = 10;          // per response
-  double connect_timeout_seconds = 10;  // TCP connect and TLS handshake
-  bool fail_fast = false;               // stop at the first failed step
+  std::map<std::string, std::string> variables;    // --var: wins over `set` in the script
+  double timeout_seconds = 10;                     // per response
+  double connect_timeout_seconds = 10;             // TCP connect and TLS handshake
+  bool fail_fast = false;                          // stop at the first failed step
   transcript::TranscriptWriter* writer = nullptr;  // the run's own transcript; null: none
   std::string session_id;                          // for the transcript
   std::string unique;                              // value of ${unique}

@@ -4,7 +4,7 @@
 // challenges. Messages here are raw bytes; the runner base64-encodes them for the wire.
 //
 //   PLAIN         [authzid] NUL user NUL password                          (RFC 4616)
-//   LOGIN         user, then password, answering the server's prompts      (draft-murchison-sasl-login)
+//   LOGIN         user, then password, answering the server's prompts (draft-murchison-sasl-login)
 //   CRAM-MD5      user SP hex(HMAC-MD5(password, challenge))               (RFC 2195)
 //   SCRAM-SHA-1   client-first, client-final with proof from PBKDF2        (RFC 5802)
 //   SCRAM-SHA-256 same with SHA-256                                        (RFC 7677)

@@ -13,8 +13,8 @@
 namespace mailtap::run {
 
 struct SourceLocation {
-  std::string file;  // script path, or the transcript path
-  size_t line = 0;   // 1-based; 0 when unknown
+  std::string file;         // script path, or the transcript path
+  size_t line = 0;          // 1-based; 0 when unknown
   std::string str() const;  // "file:line"
 };
 
@@ -32,13 +32,13 @@ class ScriptError : public std::runtime_error {
 
 struct ScriptItem {
   enum class Kind {
-    send,       // C: a client line (text is a template; CRLF appended) or exact bytes (raw)
-    expect,     // S: one expectation line (consecutive ones form a block)
-    set,        // set name=value (value is a template)
-    auth,       // !auth MECH [TAG]: the whole SASL exchange from the credentials
-    starttls,   // !starttls: the protocol's STARTTLS command, a positive reply, the handshake
-    sleep,      // !sleep SECONDS
-    close,      // !close: the client closes the connection
+    send,          // C: a client line (text is a template; CRLF appended) or exact bytes (raw)
+    expect,        // S: one expectation line (consecutive ones form a block)
+    set,           // set name=value (value is a template)
+    auth,          // !auth MECH [TAG]: the whole SASL exchange from the credentials
+    starttls,      // !starttls: the protocol's STARTTLS command, a positive reply, the handshake
+    sleep,         // !sleep SECONDS
+    close,         // !close: the client closes the connection
     expect_close,  // !expect-close: the server must close the connection
   };
   Kind kind = Kind::send;
