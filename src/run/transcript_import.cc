@@ -385,7 +385,13 @@ std::string format_script(const Script& script) {
   if (script.tls) out << "!tls " << to_string(*script.tls) << "\n";
   if (!script.target.empty()) out << "!target " << script.target << "\n";
   if (script.timeout_seconds) out << "!timeout " << *script.timeout_seconds << "\n";
-  for (const ScriptItem& item : script.items) out << format_item(item) << "\n";
+  // A blank line before each client turn, like the seeds' C:/S: exchanges.
+  ScriptItem::Kind previous = ScriptItem::Kind::set;
+  for (const ScriptItem& item : script.items) {
+    if (item.kind == ScriptItem::Kind::send && previous != ScriptItem::Kind::send) out << "\n";
+    out << format_item(item) << "\n";
+    previous = item.kind;
+  }
   return out.str();
 }
 
