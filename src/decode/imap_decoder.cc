@@ -304,7 +304,7 @@ void ImapDecoder::client_piece(ClientSide& side, const Event& e, const Piece& p,
       return;
     }
     case Piece::Kind::line:
-      if (!p.marker_error.empty()) a.warn("absurd_literal", p.marker_error);
+      if (!p.marker_error.empty()) a.warn("imap_absurd_literal", p.marker_error);
       if (!p.stored) {
         a.add(json{{"not_decoded", true}}, "a line beyond the decoder's limits (not decoded)");
         return;
@@ -384,7 +384,7 @@ void ImapDecoder::client_logical_line(ClientSide& side, const Event& e, const Pi
   auto cmd = imap::parse_command(line);
   if (!cmd) {
     std::string shown = line.segments.empty() ? "" : line.segments[0];
-    a.warn("client_syntax", "a client line that is not an IMAP command: " +
+    a.warn("imap_syntax", "a client line that is not an IMAP command: " +
                                 text::json_safe(shown, 120));
     a.add(json{{"unparsed", true}}, "not an IMAP command");
     return;
@@ -405,7 +405,7 @@ void ImapDecoder::credential_warning(const Event& e, const std::string& what,
   std::string where = client_clear && server_clear ? "on both legs (client and server)"
                       : client_clear ? "from the client (its connection to mailtap has no TLS)"
                                      : "to the server (mailtap's connection to it has no TLS)";
-  a.warn("credentials_in_cleartext",
+  a.warn("credentials_before_tls",
          what + " sends credentials" +
              (user.empty() ? std::string() : " for " + text::json_safe(user, 100)) +
              " in cleartext " + where);
@@ -439,7 +439,7 @@ void ImapDecoder::command_effects(imap::Command& cmd, const Event& e, const Piec
       a.warn_all(step.warnings);
       if (step.redacted()) edit_span(a, cmd.args[1].span, p, step.wire_replacement);
       if (!caps_.has("SASL-IR") && caps_.known()) {
-        a.warn("protocol_violation",
+        a.warn("imap_sasl_ir_unannounced",
                who + ": an initial response (SASL-IR) although the server did not announce it");
       }
     }
@@ -454,13 +454,13 @@ void ImapDecoder::command_effects(imap::Command& cmd, const Event& e, const Piec
       // The same command, announced earlier by its first line: now complete.
       pending_.take(cmd.tag);
     } else {
-      a.warn("duplicate_tag", who + ": tag already used by a command still in progress (" +
+      a.warn("imap_duplicate_tag", who + ": tag already used by a command still in progress (" +
                                   existing->name + ")");
     }
   }
   if (!pending_.add(std::move(pc)) && !warned_pending_overflow_) {
     warned_pending_overflow_ = true;
-    a.warn("decoder_limit", "more than 1000 commands in progress: the oldest are no longer paired");
+    a.warn("imap_pending_overflow", "more than 1000 commands in progress: the oldest are no longer paired");
   }
 }
 
@@ -496,7 +496,7 @@ void ImapDecoder::server_piece(ServerSide& side, const Event& e, const Piece& p,
       return;
     }
     case Piece::Kind::line:
-      if (!p.marker_error.empty()) a.warn("absurd_literal", p.marker_error);
+      if (!p.marker_error.empty()) a.warn("imap_absurd_literal", p.marker_error);
       if (!p.stored) {
         a.add(json{{"not_decoded", true}}, "a line beyond the decoder's limits (not decoded)");
         return;
@@ -536,7 +536,7 @@ void ImapDecoder::server_logical_line(ServerSide& side, const Event& e, const Pi
   auto r = imap::parse_response(line);
   if (!r) {
     std::string shown = line.segments.empty() ? "" : line.segments[0];
-    a.warn("server_protocol", "a server line that is not an IMAP response: " +
+    a.warn("imap_malformed_response", "a server line that is not an IMAP response: " +
                                   text::json_safe(shown, 120));
     a.add(json{{"unparsed", true}}, "not an IMAP response");
     return;
@@ -546,7 +546,7 @@ void ImapDecoder::server_logical_line(ServerSide& side, const Event& e, const Pi
   std::string note = r->note;
   if (!r->syntax_error.empty() && r->kind == imap::Response::Kind::tagged &&
       r->status.empty()) {
-    a.warn("server_protocol", "tagged response is not OK, NO or BAD: " + r->syntax_error);
+    a.warn("imap_malformed_response", "tagged response is not OK, NO or BAD: " + r->syntax_error);
   }
   if (live) response_effects(*r, e, p, d, note, a);
   a.add(d, note);
@@ -565,7 +565,7 @@ void ImapDecoder::capability_warnings(const Event& e, imap::Annotation& a) {
     warned_auth_cleartext_ = true;
     std::string list;
     for (const auto& m : mechs) list += (list.empty() ? "" : " ") + text::json_safe(m, 40);
-    a.warn("auth_in_cleartext", "the server offers authentication (AUTH=" + list +
+    a.warn("auth_offered_cleartext", "the server offers authentication (AUTH=" + list +
                                     ") before TLS" +
                                     (caps_.has("LOGINDISABLED") ? "" : " and allows LOGIN"));
   }
@@ -664,7 +664,7 @@ void ImapDecoder::completion_effects(imap::Response& r, const Event& e, json& d,
                                      std::string& note, imap::Annotation& a) {
   auto c = pending_.take(r.tag);
   if (!c) {
-    a.warn("unknown_tag", r.tag + " " + r.status +
+    a.warn("imap_unknown_tag", r.tag + " " + r.status +
                               " answers no command mailtap saw the client send");
     return;
   }

@@ -199,7 +199,7 @@ void Pop3Decoder::credential_warning(const Event& e, const std::string& what, An
   std::string where = client_clear && server_clear ? "on both legs (client and server)"
                       : client_clear ? "from the client (its connection to mailtap has no TLS)"
                                      : "to the server (mailtap's connection to it has no TLS)";
-  a.warn("credentials_in_cleartext",
+  a.warn("credentials_before_tls",
          what + " sends credentials" +
              (user_.empty() ? std::string() : " for " + text::json_safe(user_, 100)) +
              " in cleartext " + where);
@@ -230,7 +230,7 @@ void Pop3Decoder::client_line(const Event& e, const pop3::LineReader::Line& line
   p.listing = pop3::listing_opened_by(cmd);
 
   if (cmd.verb.empty()) {
-    a.warn("client_syntax", "an empty client line");
+    a.warn("pop3_syntax", "an empty client line");
   } else if (cmd.verb == "USER") {
     d["user"] = text::json_safe(cmd.arg, 200);
     if (live) user_ = cmd.arg;
@@ -254,7 +254,7 @@ void Pop3Decoder::client_line(const Event& e, const pop3::LineReader::Line& line
     if (live) {
       user_ = name;
       if (apop_timestamp_.empty()) {
-        a.warn("protocol_violation", "APOP although the greeting carried no <timestamp>");
+        a.warn("pop3_apop_without_timestamp", "APOP although the greeting carried no <timestamp>");
       }
     }
     p.user = name;
@@ -285,7 +285,7 @@ void Pop3Decoder::client_line(const Event& e, const pop3::LineReader::Line& line
       d["args"] = text::json_safe(mech, 64);
     }
   } else if (!pop3::is_known_command(cmd.verb)) {
-    a.warn("client_syntax", "a command POP3 does not define: " + text::json_safe(cmd.verb, 40));
+    a.warn("pop3_syntax", "a command POP3 does not define: " + text::json_safe(cmd.verb, 40));
   }
   if (line.truncated) d["truncated"] = true;
   if (live) pending_.push_back(std::move(p));
@@ -345,13 +345,13 @@ void Pop3Decoder::status_line(const Event& e, const pop3::LineReader::Line& line
       a.add(json{{"status", "+"}, {"sasl", step.decoded}},
             "+ (AUTH " + sasl_->mechanism() + "): " + step.note);
     } else {
-      a.warn("server_protocol", "a \"+\" continuation outside an AUTH exchange");
+      a.warn("pop3_malformed_reply", "a \"+\" continuation outside an AUTH exchange");
       a.add(json{{"status", "+"}}, "+: a continuation, but no AUTH is in progress");
     }
     return;
   }
   if (r.kind == pop3::Reply::Kind::other) {
-    a.warn("server_protocol",
+    a.warn("pop3_malformed_reply",
            "a server line that is neither +OK nor -ERR: " + text::json_safe(line.text, 120));
     a.add(json{{"unparsed", true}}, "not a POP3 reply");
     return;
@@ -368,7 +368,7 @@ void Pop3Decoder::reply(const Event& e, const pop3::Reply& r, Annotation& a) {
     if (!meaning.empty()) d["code_meaning"] = meaning;
   }
   if (pending_.empty()) {
-    a.warn("unexpected_reply", "a reply although no command is waiting for one");
+    a.warn("pop3_unexpected_reply", "a reply although no command is waiting for one");
     a.add(d, std::string(ok ? "+OK" : "-ERR") + ": a reply to no command mailtap saw");
     return;
   }
@@ -529,7 +529,7 @@ void Pop3Decoder::capability_warnings(const Event& e, Annotation& a) {
     warned_auth_cleartext_ = true;
     std::string list = user ? "USER/PASS" : "";
     for (const auto& m : mechs) list += (list.empty() ? "" : ", ") + std::string("SASL ") + m;
-    a.warn("auth_in_cleartext", "the server offers authentication (" + list + ") before TLS");
+    a.warn("auth_offered_cleartext", "the server offers authentication (" + list + ") before TLS");
   }
 }
 

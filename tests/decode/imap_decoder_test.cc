@@ -156,8 +156,8 @@ TEST(ImapDecoder, SeedSessionIsExplainedStepByStep) {
   EXPECT_TRUE(is_redaction_token(login["password"].get<std::string>()));
   // The password never appears in the transcript, raw or decoded.
   for (const auto& l : h.lines()) EXPECT_EQ(l.dump().find("12345"), std::string::npos) << l;
-  EXPECT_TRUE(h.warned("credentials_in_cleartext"));
-  EXPECT_TRUE(h.warned("auth_in_cleartext"));
+  EXPECT_TRUE(h.warned("credentials_before_tls"));
+  EXPECT_TRUE(h.warned("auth_offered_cleartext"));
   EXPECT_FALSE(h.warned("starttls_not_offered"));
 
   // Completions name their command, with latency = completion time - command time (1 ms steps).
@@ -291,7 +291,7 @@ TEST(ImapDecoder, LiteralThatReadsLikeStartTlsIsData) {
     EXPECT_EQ(done["command"], "APPEND");
     json cont = find_decoded(h, "kind", "continuation");
     EXPECT_EQ(cont["in_response_to"], "a");
-    EXPECT_FALSE(h.warned("unknown_tag"));
+    EXPECT_FALSE(h.warned("imap_unknown_tag"));
   }
 }
 
@@ -320,7 +320,7 @@ TEST(ImapDecoder, AbsurdLiteralIsReportedNotAwaited) {
   auto h = imap_harness();
   h.server("* OK ready\r\n");
   h.client("a1 APPEND INBOX {99999999999999999999}\r\n");
-  EXPECT_TRUE(h.warned("absurd_literal"));
+  EXPECT_TRUE(h.warned("imap_absurd_literal"));
   h.client("a2 NOOP\r\n");
   EXPECT_EQ(h.last()["decoded"]["command"], "NOOP");
 }
@@ -344,7 +344,7 @@ TEST(ImapDecoder, LoginPasswordAsLiteralIsRedacted) {
     EXPECT_EQ(login["user"], "alice");
     EXPECT_EQ(login["password"], redact("sec ret\"pw!", DecodeOptions{}));
     EXPECT_TRUE(h.warned("logindisabled_ignored"));
-    EXPECT_TRUE(h.warned("credentials_in_cleartext"));
+    EXPECT_TRUE(h.warned("credentials_before_tls"));
     json done = find_decoded(h, "kind", "tagged");
     EXPECT_EQ(done["user"], "alice");
     if (!bytewise) {
@@ -370,7 +370,7 @@ TEST(ImapDecoder, QuotedPasswordIsRedactedInTheRawLine) {
   EXPECT_EQ(line["text"], "a1 LOGIN \"alice\" " + token + "\r\n");
   EXPECT_TRUE(line["redacted"].get<bool>());
   EXPECT_EQ(line["decoded"]["password"], token);
-  EXPECT_FALSE(h.warned("credentials_in_cleartext"));  // both legs over TLS
+  EXPECT_FALSE(h.warned("credentials_before_tls"));  // both legs over TLS
 }
 
 TEST(ImapDecoder, RevealSecretsKeepsThePassword) {
@@ -446,7 +446,7 @@ TEST(ImapDecoder, IdleAndDone) {
   EXPECT_EQ(done["in_response_to"], "a7");
   json completed = find_decoded(h, "kind", "tagged");
   EXPECT_EQ(completed["command"], "IDLE");
-  EXPECT_FALSE(h.warned("client_syntax"));
+  EXPECT_FALSE(h.warned("imap_syntax"));
 }
 
 TEST(ImapDecoder, AuthenticatePlainWithContinuation) {
@@ -473,7 +473,7 @@ TEST(ImapDecoder, AuthenticatePlainWithContinuation) {
   json done = find_decoded(h, "kind", "tagged");
   EXPECT_EQ(done["command"], "AUTHENTICATE");
   ASSERT_TRUE(done.contains("sasl"));
-  EXPECT_TRUE(h.warned("credentials_in_cleartext"));
+  EXPECT_TRUE(h.warned("credentials_before_tls"));
   std::string notes;
   for (const auto& l : h.lines()) notes += l.value("note", "") + "\n";
   EXPECT_NE(notes.find("alice"), std::string::npos) << notes;
@@ -491,8 +491,8 @@ TEST(ImapDecoder, AuthenticateWithInitialResponse) {
   EXPECT_EQ(line["decoded"]["sasl"]["mechanism"], "PLAIN");
   h.server("a1 OK done\r\n", true);
   EXPECT_EQ(h.last()["decoded"]["command"], "AUTHENTICATE");
-  EXPECT_FALSE(h.warned("credentials_in_cleartext"));
-  EXPECT_FALSE(h.warned("protocol_violation"));
+  EXPECT_FALSE(h.warned("credentials_before_tls"));
+  EXPECT_FALSE(h.warned("imap_sasl_ir_unannounced"));
 }
 
 TEST(ImapDecoder, StartTlsMissingAndCapabilitiesForgottenAfterTls) {
@@ -508,7 +508,7 @@ TEST(ImapDecoder, StartTlsMissingAndCapabilitiesForgottenAfterTls) {
   h2.event(EventType::tls, {{"leg", "server"}});
   h2.client("a2 LOGIN bob pw\r\n", true);
   EXPECT_FALSE(h2.warned("logindisabled_ignored"));  // LOGINDISABLED was before TLS
-  EXPECT_FALSE(h2.warned("credentials_in_cleartext"));
+  EXPECT_FALSE(h2.warned("credentials_before_tls"));
   EXPECT_FALSE(h2.warned("starttls_not_offered"));
 }
 
@@ -516,11 +516,11 @@ TEST(ImapDecoder, UnknownTagAndGarbageAreWarnedNotFatal) {
   auto h = imap_harness();
   h.server("* OK ready\r\n");
   h.server("zz9 OK what?\r\n");
-  EXPECT_TRUE(h.warned("unknown_tag"));
+  EXPECT_TRUE(h.warned("imap_unknown_tag"));
   h.server(std::string("\x16\x03\x01\x02\x00\r\n", 7));
-  EXPECT_TRUE(h.warned("server_protocol")) << h.last().dump();
+  EXPECT_TRUE(h.warned("imap_malformed_response")) << h.last().dump();
   h.client("\xff\xfe\r\n");
-  EXPECT_TRUE(h.warned("client_syntax"));
+  EXPECT_TRUE(h.warned("imap_syntax"));
   h.client("a1 NOOP\r\n");
   EXPECT_EQ(h.last()["decoded"]["command"], "NOOP");
 }

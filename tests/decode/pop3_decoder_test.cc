@@ -115,7 +115,7 @@ TEST(Pop3Decoder, SeedSessionIsExplained) {
   json pass = find_decoded(h, "command", "PASS");
   EXPECT_EQ(pass["password"], redact("hunter2 with spaces", DecodeOptions{}));
   for (const auto& l : h.lines()) EXPECT_EQ(l.dump().find("hunter2"), std::string::npos) << l;
-  EXPECT_TRUE(h.warned("credentials_in_cleartext"));
+  EXPECT_TRUE(h.warned("credentials_before_tls"));
 
   // Replies name their command and latency.
   std::vector<json> replies;
@@ -228,7 +228,7 @@ TEST(Pop3Decoder, MultiLineDependsOnTheCommand) {
   EXPECT_EQ(uid["message"], "2");
   json top = find_decoded(h, "end_of", "TOP");
   EXPECT_EQ(top["message"]["headers"]["subject"], "top");
-  EXPECT_FALSE(h.warned("server_protocol"));
+  EXPECT_FALSE(h.warned("pop3_malformed_reply"));
 }
 
 TEST(Pop3Decoder, CapaListAndTlsWarnings) {
@@ -242,7 +242,7 @@ TEST(Pop3Decoder, CapaListAndTlsWarnings) {
   EXPECT_EQ(end["capabilities"].size(), 7u);
   EXPECT_EQ(end["auth_mechanisms"], json::array({"PLAIN", "LOGIN"}));
   EXPECT_TRUE(h.warned("starttls_not_offered"));
-  EXPECT_TRUE(h.warned("auth_in_cleartext"));
+  EXPECT_TRUE(h.warned("auth_offered_cleartext"));
 
   auto tls = pop3_harness();
   tls.server("+OK ready\r\n");
@@ -257,7 +257,7 @@ TEST(Pop3Decoder, CapaListAndTlsWarnings) {
   tls.client("USER bob\r\n", true);
   tls.server("+OK\r\n", true);
   tls.client("PASS pw\r\n", true);
-  EXPECT_FALSE(tls.warned("credentials_in_cleartext"));
+  EXPECT_FALSE(tls.warned("credentials_before_tls"));
 }
 
 TEST(Pop3Decoder, RespCodes) {
@@ -304,7 +304,7 @@ TEST(Pop3Decoder, AuthPlainAndLogin) {
   h.server("+OK Logged in.\r\n");
   EXPECT_EQ(h.last()["decoded"]["command"], "AUTH");
   EXPECT_TRUE(h.last()["decoded"].contains("sasl"));
-  EXPECT_TRUE(h.warned("credentials_in_cleartext"));
+  EXPECT_TRUE(h.warned("credentials_before_tls"));
 
   auto l = pop3_harness();
   l.server("+OK ready\r\n");
@@ -356,9 +356,9 @@ TEST(Pop3Decoder, ProtocolBreakageIsWarnedNotFatal) {
   auto h = pop3_harness();
   h.server("+OK ready\r\n");
   h.server("+OK surprise\r\n");
-  EXPECT_TRUE(h.warned("unexpected_reply"));
+  EXPECT_TRUE(h.warned("pop3_unexpected_reply"));
   h.server("hello?\r\n");
-  EXPECT_TRUE(h.warned("server_protocol"));
+  EXPECT_TRUE(h.warned("pop3_malformed_reply"));
   std::string junk;
   for (int i = 0; i < 4000; ++i) junk += static_cast<char>((i * 97 + 3) % 256);
   h.client(junk);
