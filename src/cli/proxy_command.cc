@@ -25,6 +25,7 @@ struct ProxyFlags {
   bool tail = false;
   bool reveal_secrets = false;
   size_t max_connections = 1000;
+  size_t threads = 1;
   double connect_timeout = 10, handshake_timeout = 10, idle_timeout = 600, line_timeout = 30;
   size_t max_line = 0;
   std::string ready_file;
@@ -61,6 +62,7 @@ bool load_config(ProxyFlags& f, std::vector<io::PartialListener>& out, std::stri
   if (j.value("insecure", false)) f.insecure = true;
   if (j.value("reveal_secrets", false)) f.reveal_secrets = true;
   if (j.contains("max_connections")) f.max_connections = j["max_connections"].get<size_t>();
+  if (j.contains("threads")) f.threads = j["threads"].get<size_t>();
   return true;
 }
 
@@ -96,6 +98,7 @@ int run_proxy(ProxyFlags& f) {
   options.trust.insecure = f.insecure;
   options.trust.allow_legacy = f.allow_legacy_tls;
   options.max_connections = f.max_connections;
+  options.threads = f.threads;
   options.timeouts.connect_ms = static_cast<uint64_t>(f.connect_timeout * 1000);
   options.timeouts.handshake_ms = static_cast<uint64_t>(f.handshake_timeout * 1000);
   options.timeouts.idle_ms = static_cast<uint64_t>(f.idle_timeout * 1000);
@@ -164,6 +167,11 @@ void add_proxy_command(CLI::App& app, int& status) {
   cmd->add_option("--max-connections", f->max_connections,
                   "Most sessions at once; more clients are turned away with a protocol error")
       ->capture_default_str();
+  cmd->add_option("--threads", f->threads,
+                  "Event loops, one per thread, each accepting on its own SO_REUSEPORT socket of "
+                  "every listener (throughput grows with cores; one session stays on one loop)")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 256));
   cmd->add_option("--connect-timeout", f->connect_timeout, "Seconds to connect to the upstream")
       ->capture_default_str();
   cmd->add_option("--handshake-timeout", f->handshake_timeout, "Seconds for a TLS handshake")

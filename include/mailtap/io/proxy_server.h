@@ -1,17 +1,19 @@
-// The proxy process: listeners on one libuv loop, the connections they accept, the TLS contexts and
-// the transcript writer they share, signals, and the connection limit.
+// The proxy process: the transcript writer and TLS material every session shares, one or more
+// event loops (ProxyWorker) that accept and run the sessions, signals, and the connection limit.
 #pragma once
 
 #include <uv.h>
 
+#include <atomic>
 #include <filesystem>
 #include <memory>
 #include <string>
-#include <unordered_map>
+#include <thread>
 #include <vector>
 
 #include "mailtap/io/connection.h"
 #include "mailtap/io/listener_config.h"
+#include "mailtap/io/proxy_worker.h"
 #include "mailtap/tls/tls_contexts.h"
 #include "mailtap/transcript/transcript_writer.h"
 
@@ -25,45 +27,41 @@ struct ProxyOptions {
   size_t max_connections = 1000;
   std::filesystem::path ready_file;  // written once every listener is bound
   transcript::WriterOptions transcripts;
+  // Event loops, each on its own thread and accepting on its own SO_REUSEPORT socket. 1: one
+  // loop on the main thread, as plain as it gets.
+  size_t threads = 1;
 };
 
 class ProxyServer {
  public:
   explicit ProxyServer(ProxyOptions options);
   ~ProxyServer();
-  // Sets everything up and runs the loop until SIGINT/SIGTERM. Returns the exit status; on a
-  // setup failure prints why to stderr and returns 2.
+  // Sets everything up and runs until SIGINT/SIGTERM. Returns the exit status; on a setup
+  // failure prints why to stderr and returns 2.
   int run();
 
  private:
-  struct Listener {
-    ProxyServer* server;
-    ListenerContext context;
-    uv_tcp_t tcp;
-  };
-
   bool setup(std::string& error);
-  bool bind(Listener& l, std::string& error);
+  bool make_tls(WorkerTls& tls, std::string& error);
   void write_ready_file();
-  static void on_connection(uv_stream_t* s, int status);
   static void on_signal(uv_signal_t* s, int signum);
+  static void on_worker_exited(uv_async_t* a);
   void begin_shutdown(const std::string& reason);
+  void check_done();
   void stop();
-  void on_finished(Connection* c);
-  std::string next_session_id();
 
   ProxyOptions options_;
-  uv_loop_t loop_;
-  std::shared_ptr<tls::CertAuthority> ca_;
-  std::shared_ptr<SSL_CTX> client_ctx_;
-  std::shared_ptr<SSL_CTX> upstream_ctx_;
+  WorkerShared shared_;
   std::unique_ptr<transcript::TranscriptWriter> writer_;
-  std::vector<std::unique_ptr<Listener>> listeners_;
-  std::unordered_map<Connection*, std::unique_ptr<Connection>> connections_;
+  std::vector<std::unique_ptr<ProxyWorker>> workers_;  // [0] runs on the main thread
+  std::vector<std::thread> threads_;                   // workers_[1..]
+  std::atomic<size_t> workers_exited_{0};
+  std::filesystem::path ca_certificate_;
   uv_signal_t sigint_, sigterm_;
+  uv_async_t worker_exited_;
   bool shutting_down_ = false;
-  uint64_t session_counter_ = 0;
-  uint32_t run_tag_ = 0;
+  bool main_drained_ = false;
+  bool stopped_ = false;
 };
 
 }  // namespace mailtap::io
