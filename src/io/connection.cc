@@ -170,6 +170,22 @@ void Connection::connect_upstream() {
   connecting_ = true;
   connect_started_ = uv_now(loop_);
   const HostPort& up = context_.config.upstream;
+  // An IP address needs no resolver: connect at once instead of a round trip through libuv's
+  // thread pool (a hand-off to another thread and back, slowest on a busy machine).
+  sockaddr_storage literal{};
+  if (uv_ip4_addr(up.host.c_str(), up.port, reinterpret_cast<sockaddr_in*>(&literal)) == 0 ||
+      uv_ip6_addr(up.host.c_str(), up.port, reinterpret_cast<sockaddr_in6*>(&literal)) == 0) {
+    connect_req_.data = this;
+    int rc = uv_tcp_connect(&connect_req_, server_.tcp(), reinterpret_cast<sockaddr*>(&literal),
+                            &Connection::on_connected);
+    if (rc == 0) {
+      ++pending_ops_;
+      return;
+    }
+    connecting_ = false;
+    dispatch(session::UpstreamConnectFailed{up.str() + ": " + uv_strerror(rc)});
+    return;
+  }
   addrinfo hints{};
   hints.ai_family = AF_UNSPEC;
   hints.ai_socktype = SOCK_STREAM;
@@ -178,6 +194,7 @@ void Connection::connect_upstream() {
   if (uv_getaddrinfo(loop_, &resolve_req_, &Connection::on_resolved, up.host.c_str(), port.c_str(),
                      &hints) == 0) {
     ++pending_ops_;
+    resolving_ = true;
   } else {
     connecting_ = false;
     dispatch(session::UpstreamConnectFailed{"cannot resolve " + up.host});
@@ -187,6 +204,7 @@ void Connection::connect_upstream() {
 void Connection::on_resolved(uv_getaddrinfo_t* req, int status, addrinfo* res) {
   auto* self = static_cast<Connection*>(req->data);
   --self->pending_ops_;
+  self->resolving_ = false;
   if (self->closing_ || status != 0) {
     if (res) uv_freeaddrinfo(res);
     if (!self->closing_) {
@@ -274,7 +292,7 @@ void Connection::begin_close() {
   if (closing_) return;
   closing_ = true;
   closing_started_ = uv_now(loop_);
-  if (pending_ops_ > 0 && connecting_) uv_cancel(reinterpret_cast<uv_req_t*>(&resolve_req_));
+  if (resolving_) uv_cancel(reinterpret_cast<uv_req_t*>(&resolve_req_));
   client_.close();
   server_.close();
   if (transcript_) transcript_->finish();
