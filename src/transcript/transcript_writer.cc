@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <chrono>
 #include <condition_variable>
 #include <cstdio>
 #include <cstring>
@@ -18,6 +19,7 @@
 #include <utility>
 #include <vector>
 
+#include "mailtap/transcript/json_line.h"
 #include "mailtap/transcript/time_format.h"
 
 namespace mailtap::transcript {
@@ -25,6 +27,14 @@ namespace {
 
 // Rough JSON cost of an event beyond its payload, so a flood of tiny events is also bounded.
 constexpr size_t kEventOverhead = 160;
+
+// After each batch the writer thread lingers this long, taking what busy sessions record
+// meanwhile as its next batch. Only a writer asleep for lack of work is woken by record(), so
+// relaying a command costs the event loop a mutex, never a wake-up (a futex call and a thread
+// competing for its core) per event.
+constexpr auto kLinger = std::chrono::milliseconds(10);
+// ... unless this many bytes are waiting: a bulk transfer is written as it goes.
+constexpr size_t kWakeBytes = size_t{1} << 20;
 
 std::string errno_text(int err) {
   return std::strerror(err);
@@ -111,6 +121,8 @@ struct detail::WriterCore {
   uint64_t completed = 0;
   bool stopping = false;
   bool running = false;
+  bool sleeping = false;      // the writer thread waits for work with no time limit
+  bool flush_wanted = false;  // flush() waits: no lingering
 
   mutable std::mutex error_mutex;
   std::string last_error;
@@ -149,7 +161,7 @@ struct detail::WriterCore {
 
   void enqueue(ItemKind kind, const std::shared_ptr<SessionState>& s, Event event) {
     if (!enabled) return;
-    bool was_empty;
+    bool wake_writer;
     {
       std::lock_guard lock(mutex);
       if (stopping) return;
@@ -162,22 +174,29 @@ struct detail::WriterCore {
           return;
         }
       }
-      was_empty = queue.empty();
       if (kind != ItemKind::open) {
         Microseconds t = kind == ItemKind::event ? event.time_us : system_now_us();
         push_overflow_warning_locked(s, t);
       }
+      size_t before = pending_bytes;
       queue.push_back(Item{kind, s, std::move(event), cost});
       pending_bytes += cost;
       ++enqueued;
+      // A lingering writer takes this within kLinger; wake one that sleeps, or one that lingers
+      // while a bulk transfer piles up.
+      wake_writer = sleeping || (before < kWakeBytes && pending_bytes >= kWakeBytes);
+      if (sleeping) sleeping = false;  // one wake-up is enough
     }
-    // If the queue was not empty the thread is already awake or has been woken.
-    if (was_empty) wake.notify_one();
+    if (wake_writer) wake.notify_one();
   }
 
   void flush() {
     std::unique_lock lock(mutex);
     uint64_t target = enqueued;
+    if (completed < target) {
+      flush_wanted = true;
+      wake.notify_one();
+    }
     progress.wait(lock, [&] { return completed >= target || !running; });
   }
 
@@ -208,11 +227,14 @@ struct detail::WriterCore {
     }
   }
 
-  void emit(SessionState& s, const nlohmann::json& line) {
+  // `known_text`: the event's bytes when the line carries them as encode_event's "text" (so they
+  // are transcript text), which lets the line be written without nlohmann's slow escaping.
+  void emit(SessionState& s, const nlohmann::json& line, std::string_view known_text = {}) {
     notify_observer(s, line);
     if (!options.write_files || s.failed) return;
-    // Invalid UTF-8 from a decoder would make dump() throw; replace it rather than lose the line.
-    s.pending += line.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+    // Invalid UTF-8 from a decoder would make dump() throw; it is replaced rather than the line
+    // lost (append_json_line dumps with error_handler_t::replace).
+    append_json_line(s.pending, line, known_text);
     s.pending += '\n';
   }
 
@@ -249,7 +271,9 @@ struct detail::WriterCore {
         warnings.push_back({{"code", "decoder_failed"}, {"message", e.what()}});
       }
     }
-    emit(s, line);
+    // A decoder that redacts replaces "text"; otherwise it is encode_event's copy of the bytes.
+    bool verbatim = event.type == EventType::data && !line.contains("redacted");
+    emit(s, line, verbatim ? std::string_view(event.bytes) : std::string_view());
   }
 
   void write_out(SessionState& s) {
@@ -292,8 +316,16 @@ struct detail::WriterCore {
     for (;;) {
       {
         std::unique_lock lock(mutex);
-        wake.wait(lock, [&] { return !queue.empty() || stopping; });
+        auto urgent = [&] { return stopping || flush_wanted || pending_bytes >= kWakeBytes; };
+        wake.wait_for(lock, kLinger, urgent);
+        if (queue.empty() && !stopping) {
+          flush_wanted = false;
+          sleeping = true;
+          wake.wait(lock, [&] { return !queue.empty() || stopping; });
+          sleeping = false;
+        }
         if (queue.empty()) break;  // stopping and drained
+        flush_wanted = false;
         batch.swap(queue);
       }
       size_t cost = 0;

@@ -65,9 +65,10 @@ inline Script wire_script(Protocol protocol, bool bulk, size_t size = 1 << 20,
   std::string body = bulk ? message_body(size) : message_body(2000);
   switch (protocol) {
     case Protocol::smtp:
-      s.setup = {{S, "220 mx.example.net ESMTP\r\n"},
-                 {C, "EHLO client.example.org\r\n"},
-                 {S, "250-mx.example.net\r\n250-PIPELINING\r\n250-SIZE 104857600\r\n250 8BITMIME\r\n"}};
+      s.setup = {
+          {S, "220 mx.example.net ESMTP\r\n"},
+          {C, "EHLO client.example.org\r\n"},
+          {S, "250-mx.example.net\r\n250-PIPELINING\r\n250-SIZE 104857600\r\n250 8BITMIME\r\n"}};
       s.round = {{C, "MAIL FROM:<alice@example.org>\r\n"},
                  {S, "250 2.1.0 Ok\r\n"},
                  {C, "RCPT TO:<bob@example.net>\r\n"},
@@ -78,11 +79,13 @@ inline Script wire_script(Protocol protocol, bool bulk, size_t size = 1 << 20,
       s.round.push_back({S, "250 2.0.0 Ok: queued as 4BCD\r\n"});
       break;
     case Protocol::imap:
-      s.setup = {{S, "* OK [CAPABILITY IMAP4rev1 LITERAL+] ready\r\n"},
-                 {C, "a1 LOGIN alice secret\r\n"},
-                 {S, "a1 OK LOGIN completed\r\n"},
-                 {C, "a2 SELECT INBOX\r\n"},
-                 {S, "* 1 EXISTS\r\n* 0 RECENT\r\n* OK [UIDVALIDITY 1] ok\r\na2 OK [READ-WRITE] done\r\n"}};
+      s.setup = {
+          {S, "* OK [CAPABILITY IMAP4rev1 LITERAL+] ready\r\n"},
+          {C, "a1 LOGIN alice secret\r\n"},
+          {S, "a1 OK LOGIN completed\r\n"},
+          {C, "a2 SELECT INBOX\r\n"},
+          {S,
+           "* 1 EXISTS\r\n* 0 RECENT\r\n* OK [UIDVALIDITY 1] ok\r\na2 OK [READ-WRITE] done\r\n"}};
       if (bulk) {
         s.round = {{C, "a3 FETCH 1 BODY[]\r\n"}};
         add_pieces(s.round, S,

@@ -42,19 +42,18 @@ void BM_Decoder(benchmark::State& state, Protocol protocol, bool bulk, Work work
   state.SetItemsProcessed(static_cast<int64_t>(state.iterations() * script.round.size()));
 }
 
-#define MAILTAP_DECODER_BENCH(proto)                                                          \
-  BENCHMARK_CAPTURE(BM_Decoder, proto##_bulk_encode_only, Protocol::proto, true,            \
-                    Work::encode_only)                                                      \
-      ->Unit(benchmark::kMicrosecond);                                                      \
-  BENCHMARK_CAPTURE(BM_Decoder, proto##_bulk_decode, Protocol::proto, true,                 \
-                    Work::encode_decode)                                                    \
-      ->Unit(benchmark::kMicrosecond);                                                      \
-  BENCHMARK_CAPTURE(BM_Decoder, proto##_bulk_line, Protocol::proto, true, Work::whole_line) \
-      ->Unit(benchmark::kMicrosecond);                                                      \
-  BENCHMARK_CAPTURE(BM_Decoder, proto##_chatty_encode_only, Protocol::proto, false,         \
-                    Work::encode_only);                                                     \
-  BENCHMARK_CAPTURE(BM_Decoder, proto##_chatty_decode, Protocol::proto, false,              \
-                    Work::encode_decode);                                                   \
+#define MAILTAP_DECODER_BENCH(proto)                                                             \
+  BENCHMARK_CAPTURE(BM_Decoder, proto##_bulk_encode_only, Protocol::proto, true,                 \
+                    Work::encode_only)                                                           \
+      ->Unit(benchmark::kMicrosecond);                                                           \
+  BENCHMARK_CAPTURE(BM_Decoder, proto##_bulk_decode, Protocol::proto, true, Work::encode_decode) \
+      ->Unit(benchmark::kMicrosecond);                                                           \
+  BENCHMARK_CAPTURE(BM_Decoder, proto##_bulk_line, Protocol::proto, true, Work::whole_line)      \
+      ->Unit(benchmark::kMicrosecond);                                                           \
+  BENCHMARK_CAPTURE(BM_Decoder, proto##_chatty_encode_only, Protocol::proto, false,              \
+                    Work::encode_only);                                                          \
+  BENCHMARK_CAPTURE(BM_Decoder, proto##_chatty_decode, Protocol::proto, false,                   \
+                    Work::encode_decode);                                                        \
   BENCHMARK_CAPTURE(BM_Decoder, proto##_chatty_line, Protocol::proto, false, Work::whole_line)
 
 MAILTAP_DECODER_BENCH(smtp);

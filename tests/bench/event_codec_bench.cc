@@ -6,6 +6,7 @@
 #include <string>
 
 #include "bench_sessions.h"
+#include "mailtap/transcript/json_line.h"
 #include "mailtap/transcript/transcript_writer.h"
 
 namespace {
@@ -60,5 +61,23 @@ void BM_EncodeAndDump(benchmark::State& state, bool text) {
 }
 BENCHMARK_CAPTURE(BM_EncodeAndDump, text, true)->Arg(30)->Arg(64 << 10);
 BENCHMARK_CAPTURE(BM_EncodeAndDump, binary, false)->Arg(30)->Arg(64 << 10);
+
+// A relayed message's text as a JSON string: nlohmann's escaping against append_json_text.
+void BM_JsonText(benchmark::State& state, bool fast) {
+  std::string text = bench::message_body(64 << 10);
+  std::string out;
+  for (auto _ : state) {
+    out.clear();
+    if (fast) {
+      transcript::append_json_text(out, text);
+    } else {
+      out = nlohmann::json(text).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+    }
+    benchmark::DoNotOptimize(out.data());
+  }
+  state.SetBytesProcessed(static_cast<int64_t>(state.iterations() * text.size()));
+}
+BENCHMARK_CAPTURE(BM_JsonText, nlohmann_dump, false);
+BENCHMARK_CAPTURE(BM_JsonText, append_json_text, true);
 
 }  // namespace

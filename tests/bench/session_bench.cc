@@ -49,7 +49,8 @@ void BM_Session(benchmark::State& state, Protocol protocol, bool bulk) {
   CountingSink sink;
   session::SessionConfig config;
   config.protocol = protocol;
-  session::Session s(config, [] { return Microseconds{1'700'000'000'000'000}; }, sink);
+  session::Session s(
+      config, [] { return Microseconds{1'700'000'000'000'000}; }, sink);
   std::vector<session::Command> out;
   auto feed = [&](const session::Event& e) {
     out.clear();
