@@ -6,6 +6,8 @@
 #include <array>
 #include <cstdio>
 
+#include "sasl_text.h"
+
 namespace mailtap::decode {
 namespace {
 
@@ -34,7 +36,9 @@ std::string redact(std::string_view secret, const DecodeOptions& options) {
 }
 
 std::string show_secret(std::string_view secret, const DecodeOptions& options) {
-  if (options.reveal_secrets) return std::string(secret);
+  // Revealed secrets go into JSON fields and notes, which must be valid UTF-8: bytes that are not
+  // (and control characters) are written as \xNN. The exact bytes stay in the raw line.
+  if (options.reveal_secrets) return text::json_safe(secret, 64 * 1024);
   return redact(secret, options);
 }
 

@@ -51,6 +51,9 @@ TEST(Redaction, RevealKeepsTheSecret) {
   o.reveal_secrets = true;
   EXPECT_EQ(show_secret("world", o), "world");
   EXPECT_TRUE(is_redaction_token(redact("world", o))) << "redact() always redacts";
+  // Revealed secrets land in JSON: bytes that are not UTF-8 text are escaped, not passed through.
+  EXPECT_EQ(show_secret(std::string("pa\xffss\x01"), o), "pa\\xFFss\\x01");
+  EXPECT_EQ(show_secret("p\xC3\xA4ss", o), "p\xC3\xA4ss");
 }
 
 TEST(Redaction, RecognisesOnlyRealTokens) {

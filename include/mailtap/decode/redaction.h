@@ -15,8 +15,8 @@ namespace mailtap::decode {
 // HMAC-SHA256(key, secret)). Ignores options.reveal_secrets: it always redacts.
 std::string redact(std::string_view secret, const DecodeOptions& options);
 
-// What a transcript shows for a secret: the secret itself when options.reveal_secrets, otherwise
-// redact(secret, options).
+// What a transcript shows for a secret: the secret itself when options.reveal_secrets (made safe
+// for JSON: invalid UTF-8 and control bytes written as \xNN), otherwise redact(secret, options).
 std::string show_secret(std::string_view secret, const DecodeOptions& options);
 
 // Whether `text` is a token produced by redact() (used by tests and the diff tool).
