@@ -152,7 +152,10 @@ void describe_append(Command& cmd, const std::string& who, const LogicalLine& li
       m["literal"] = lit.marker.size;
       if (!lit.complete()) m["received"] = lit.received;
       messages.push_back(m);
-      if (described.empty() && lit.summarizer) described = lit.summarizer->describe();
+      // Until its bytes have arrived there is nothing to say about the message.
+      if (described.empty() && lit.summarizer && lit.complete()) {
+        described = lit.summarizer->describe();
+      }
     }
   }
   if (!messages.empty()) cmd.decoded["message"] = messages[0];

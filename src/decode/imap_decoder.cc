@@ -553,7 +553,7 @@ void ImapDecoder::server_logical_line(ServerSide& side, const Event& e, const Pi
 }
 
 void ImapDecoder::capability_warnings(const Event& e, imap::Annotation& a) {
-  if (e.over_tls || authenticated_) return;
+  if (e.over_tls) return;
   if (!caps_.has("STARTTLS") && !warned_starttls_missing_) {
     warned_starttls_missing_ = true;
     a.warn("starttls_not_offered",
@@ -580,14 +580,22 @@ void ImapDecoder::response_effects(imap::Response& r, const Event& e, const Piec
   bool greeting = !greeted_ && r.kind == imap::Response::Kind::untagged && !r.status.empty();
   greeted_ = true;
   if (!r.capabilities.empty()) caps_.set(r.capabilities);
+  // Capabilities sent with a LOGIN/AUTHENTICATE are those of the logged-in session, which no
+  // longer offer STARTTLS or AUTH=: not a reason to warn.
+  bool post_login = authenticated_;
+  if (r.kind == imap::Response::Kind::tagged) {
+    if (const imap::PendingCommand* c = pending_.find(r.tag)) {
+      post_login |= c->name == "LOGIN" || c->name == "AUTHENTICATE";
+    }
+  } else if (const imap::PendingCommand* c = pending_.attribute(r)) {
+    post_login |= c->name == "LOGIN" || c->name == "AUTHENTICATE";
+  }
   status_or_data_effects(r, greeting, e, d, note, a);
   if (!r.capabilities.empty()) {
     if (caps_.has("COMPRESS=DEFLATE")) {
       note += " (COMPRESS=DEFLATE offered: a compressed session cannot be decoded)";
     }
-    // After the completion is processed: a LOGIN's OK carries the capabilities of a logged-in
-    // session, which no longer offer STARTTLS or AUTH=.
-    capability_warnings(e, a);
+    if (!post_login) capability_warnings(e, a);
   }
 }
 

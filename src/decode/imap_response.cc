@@ -397,8 +397,19 @@ std::string describe_response_code(std::string_view code, std::string_view args)
   if (code == "NOMODSEQ") return "the mailbox does not keep mod-sequences";
   if (code == "CLOSED") return "the previously selected mailbox is now closed";
   if (code == "BADCHARSET") return "the search charset is not supported" + (a.empty() ? "" : ": " + a);
-  if (code == "APPENDUID") return "appended with UID validity and UID " + a;
-  if (code == "COPYUID") return "copied: UID validity, source UIDs, new UIDs " + a;
+  if (code == "APPENDUID" || code == "COPYUID") {
+    // RFC 4315: APPENDUID <uidvalidity> <uids>, COPYUID <uidvalidity> <source uids> <new uids>.
+    auto w = split_words(args);
+    if (code == "APPENDUID" && w.size() == 2) {
+      return "the message got UID " + text::json_safe(w[1], 60) + " (UID validity " +
+             text::json_safe(w[0], 20) + ")";
+    }
+    if (code == "COPYUID" && w.size() == 3) {
+      return "UIDs " + text::json_safe(w[1], 60) + " became " + text::json_safe(w[2], 60) +
+             " in the target (UID validity " + text::json_safe(w[0], 20) + ")";
+    }
+    return "[" + std::string(code) + " " + a + "]";
+  }
   if (code == "UIDNOTSTICKY") return "UIDs in this mailbox may change between sessions";
   if (code == "AUTHENTICATIONFAILED") return "wrong user name or password";
   if (code == "AUTHORIZATIONFAILED") return "authenticated, but not allowed to act as that user";

@@ -512,6 +512,24 @@ TEST(ImapDecoder, StartTlsMissingAndCapabilitiesForgottenAfterTls) {
   EXPECT_FALSE(h2.warned("starttls_not_offered"));
 }
 
+TEST(ImapDecoder, CapabilitiesAfterLoginDoNotWarnAboutStartTls) {
+  // Dovecot sends the logged-in capabilities (no STARTTLS, no AUTH=) as untagged data before the
+  // LOGIN completes; that is not a server that fails to offer STARTTLS.
+  auto h = imap_harness();
+  h.server("* OK [CAPABILITY IMAP4rev1 STARTTLS AUTH=PLAIN] ready\r\n");
+  h.client("a1 LOGIN alice pw\r\n");
+  h.server("* CAPABILITY IMAP4rev1 SORT UIDPLUS\r\n");
+  EXPECT_EQ(h.last()["decoded"]["in_response_to"], "a1");
+  h.server("a1 OK Logged in\r\n");
+  EXPECT_FALSE(h.warned("starttls_not_offered"));
+  EXPECT_TRUE(h.warned("auth_offered_cleartext"));
+  h.client("a2 APPEND INBOX {3+}\r\nhi!\r\n");
+  h.server("a2 OK [APPENDUID 38505 3955] APPEND completed\r\n");
+  EXPECT_NE(h.last()["note"].get<std::string>().find("the message got UID 3955"),
+            std::string::npos)
+      << h.last()["note"];
+}
+
 TEST(ImapDecoder, UnknownTagAndGarbageAreWarnedNotFatal) {
   auto h = imap_harness();
   h.server("* OK ready\r\n");
