@@ -1,6 +1,7 @@
 #include "mailtap/diff/compare.h"
 
 #include <algorithm>
+#include <unordered_map>
 
 #include "mailtap/transcript/line_view.h"
 
@@ -90,12 +91,17 @@ std::vector<FacetDifference> compare_steps(const Step& a, const Step& b) {
     d.b = b.key;
     out.push_back(std::move(d));
   }
-  std::vector<std::string> names;
-  for (const auto& [n, f] : a.facets) names.push_back(n);
-  for (const auto& [n, f] : b.facets)
-    if (std::find(names.begin(), names.end(), n) == names.end()) names.push_back(n);
-  for (const auto& n : names)
-    if (auto d = compare_facets(n, a.facet(n), b.facet(n))) out.push_back(std::move(*d));
+  std::unordered_map<std::string_view, const Facet*> in_b;
+  for (const auto& [n, f] : b.facets) in_b.emplace(n, &f);
+  for (const auto& [n, f] : a.facets) {
+    auto it = in_b.find(n);
+    const Facet* fb = it == in_b.end() ? nullptr : it->second;
+    if (it != in_b.end()) in_b.erase(it);
+    if (auto d = compare_facets(n, &f, fb)) out.push_back(std::move(*d));
+  }
+  for (const auto& [n, f] : b.facets)  // B's own facets, in B's order
+    if (in_b.count(n))
+      if (auto d = compare_facets(n, nullptr, &f)) out.push_back(std::move(*d));
   return out;
 }
 

@@ -146,7 +146,7 @@ class ImapReader : public Reader {
     }
 
     std::string client_content, server_content;
-    std::vector<std::string> continuations;
+    std::vector<std::string> continuations, fetch;
     std::map<std::string, std::vector<std::string>> untagged;  // type -> normalised lines
     std::set<std::string> capabilities, mechanisms;
     bool saw_capabilities = false;
@@ -154,7 +154,7 @@ class ImapReader : public Reader {
     auto flush_response = [&] {
       if (!response.empty())
         read_server_line(d, response, untagged, capabilities, mechanisms, saw_capabilities,
-                         continuations, mechanism);
+                         continuations, fetch, mechanism);
       response.clear();
     };
     for (const auto& p : d.pieces) {
@@ -181,6 +181,7 @@ class ImapReader : public Reader {
       s.set_set("auth mechanisms", std::move(mechanisms));
     }
     if (!continuations.empty()) s.set_lines("continuations", std::move(continuations));
+    if (!fetch.empty()) s.set_set("FETCH", std::set<std::string>(fetch.begin(), fetch.end()));
     for (auto& [type, lines] : untagged)
       s.set_set("untagged " + type, std::set<std::string>(lines.begin(), lines.end()));
     if (!client_content.empty()) s.set_lines("client content", content_lines(client_content, n_));
@@ -216,7 +217,7 @@ class ImapReader : public Reader {
                         std::map<std::string, std::vector<std::string>>& untagged,
                         std::set<std::string>& capabilities, std::set<std::string>& mechanisms,
                         bool& saw_capabilities, std::vector<std::string>& continuations,
-                        const std::string& mechanism) const {
+                        std::vector<std::string>& fetch, const std::string& mechanism) const {
     Step& s = d.step;
     auto add_capabilities = [&](const std::string& list) {
       saw_capabilities = true;
@@ -278,11 +279,12 @@ class ImapReader : public Reader {
         std::string type = upper(first_word(after));
         std::string data = after_first_word(after);
         if (type == "FETCH") {
+          // Every FETCH response of the step in one set of "<message> <item> <value>": the
+          // order of items (and of responses) is the server's business.
           auto items = fetch_items(data);
           if (!items.empty()) {
-            std::set<std::string> set;
-            for (const auto& [name, value] : items) set.insert(name + " " + n_.text(value));
-            s.set_set("FETCH " + word, std::move(set));
+            for (const auto& [name, value] : items)
+              fetch.push_back(word + " " + name + " " + n_.text(value));
             return;
           }
         }

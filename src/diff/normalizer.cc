@@ -6,22 +6,66 @@ namespace {
 constexpr const char* kMonth = "(?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec)";
 constexpr const char* kWeekday = "(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun)";
 
+std::string lower(std::string_view s) {
+  std::string out(s);
+  for (char& c : out)
+    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+  return out;
+}
+
+bool has_run(std::string_view s, size_t n, bool hex) {
+  size_t run = 0;
+  for (char c : s) {
+    const bool digit = (c >= '0' && c <= '9') ||
+                       (hex && ((c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F')));
+    run = digit ? run + 1 : 0;
+    if (run >= n) return true;
+  }
+  return false;
+}
+
+// The cheap tests of a rule (see Rule); `low` is the lower-cased text.
+bool may_match(const Rule& r, std::string_view s, const std::string& low) {
+  if (!r.needles.empty()) {
+    bool found = false;
+    for (const auto& n : r.needles) found = found || low.find(n) != std::string::npos;
+    if (!found) return false;
+  }
+  if (r.digit_run && !has_run(s, r.digit_run, false)) return false;
+  if (r.hex_run && !has_run(s, r.hex_run, true)) return false;
+  return true;
+}
+
 std::string apply(const std::vector<Rule>& rules, std::string s) {
+  std::string low = lower(s.substr(0, kMaxRuleInput));
   for (const auto& r : rules) {
+    if (!may_match(r, std::string_view(s).substr(0, kMaxRuleInput), low)) continue;
+    std::string out;
     if (s.size() <= kMaxRuleInput) {
-      s = std::regex_replace(s, r.compiled, r.replacement);
+      out = std::regex_replace(s, r.compiled, r.replacement);
     } else {
-      std::string head = std::regex_replace(s.substr(0, kMaxRuleInput), r.compiled, r.replacement);
-      s = head + s.substr(kMaxRuleInput);
+      out = std::regex_replace(s.substr(0, kMaxRuleInput), r.compiled, r.replacement) +
+            s.substr(kMaxRuleInput);
+    }
+    if (out != s) {
+      s = std::move(out);
+      low = lower(s.substr(0, kMaxRuleInput));
     }
   }
   return s;
 }
 
 void add(std::vector<Rule>& rules, const char* name, const std::string& pattern,
-         const char* replacement, bool icase = false) {
+         const char* replacement, bool icase = false, std::vector<std::string> needles = {},
+         size_t digit_run = 0, size_t hex_run = 0) {
   rules.push_back(make_rule(name, pattern, replacement, icase));
+  rules.back().needles = std::move(needles);
+  rules.back().digit_run = digit_run;
+  rules.back().hex_run = hex_run;
 }
+
+const std::vector<std::string> kMonths = {"jan", "feb", "mar", "apr", "may", "jun",
+                                          "jul", "aug", "sep", "oct", "nov", "dec"};
 
 }  // namespace
 
@@ -30,7 +74,8 @@ Rule make_rule(std::string name, std::string pattern, std::string replacement, b
   if (ignore_case) flags |= std::regex::icase;
   try {
     std::regex re(pattern, flags);
-    return Rule{std::move(name), std::move(pattern), std::move(replacement), std::move(re)};
+    return Rule{std::move(name), std::move(pattern), std::move(replacement), std::move(re), {}, 0,
+                0};
   } catch (const std::regex_error& e) {
     throw RuleError(name + ": not a valid regular expression: " + pattern + " (" + e.what() + ")");
   }
@@ -43,44 +88,49 @@ std::vector<Rule> builtin_rules(Protocol protocol) {
   add(r, "date",
       "(?:" + weekday + ",?\\s+)?\\b\\d{1,2}\\s+" + month +
           "\\s+\\d{2,4}\\s+\\d{1,2}:\\d{2}(?::\\d{2})?(?:\\s*[+-]\\d{4})?(?:\\s*\\([A-Za-z ]+\\))?",
-      "<date>");
+      "<date>", false, kMonths);
   add(r, "date", weekday + "\\s+" + month + "\\s+\\d{1,2}\\s+\\d{2}:\\d{2}:\\d{2}\\s+\\d{4}",
-      "<date>");
-  add(r, "date", "\\b\\d{1,2}-" + month + "-\\d{4} \\d{2}:\\d{2}:\\d{2} [+-]\\d{4}", "<date>");
+      "<date>", false, kMonths);
+  add(r, "date", "\\b\\d{1,2}-" + month + "-\\d{4} \\d{2}:\\d{2}:\\d{2} [+-]\\d{4}", "<date>", false,
+      kMonths);
   add(r, "timestamp",
       "\\b\\d{4}-\\d{2}-\\d{2}[T ]\\d{2}:\\d{2}(?::\\d{2}(?:\\.\\d+)?)?(?:Z|[+-]\\d{2}:?\\d{2})?",
-      "<timestamp>");
-  add(r, "timestamp", "\\b\\d{14}(?:\\.\\d+)?\\b", "<timestamp>");
+      "<timestamp>", false, {":"}, 4);
+  add(r, "timestamp", "\\b\\d{14}(?:\\.\\d+)?\\b", "<timestamp>", false, {}, 14);
   add(r, "message-id",
       "^((?:Message-ID|In-Reply-To|References|Resent-Message-ID|Content-ID)[ \\t]*:[ \\t]*).*",
-      "$1<message-id>", true);
+      "$1<message-id>", true, {"message-id", "in-reply-to", "references", "content-id"});
   // Server timings: Dovecot "(0.001 + 0.000 secs)", Cyrus "(0.001 secs 2 calls)".
-  add(r, "timing", "\\(\\d+\\.\\d+(?: \\+ \\d+\\.\\d+)* secs?(?: \\d+ calls?)?\\)", "(<timing>)");
+  add(r, "timing", "\\(\\d+\\.\\d+(?: \\+ \\d+\\.\\d+)* secs?(?: \\d+ calls?)?\\)", "(<timing>)",
+      false, {"sec"});
   add(r, "session-id", "\\b(session(?:[ -]?id)?[:= ]\\s*)(?:<[^<>\\s]*>|[A-Za-z0-9+/=._-]{6,})",
-      "$1<session-id>", true);
+      "$1<session-id>", true, {"session"});
   // Long hex strings: nonces, digests, POP3 UIDLs, Dovecot GUIDs.
-  add(r, "nonce", "\\b[0-9A-Fa-f]{16,}\\b", "<nonce>");
+  add(r, "nonce", "\\b[0-9A-Fa-f]{16,}\\b", "<nonce>", false, {}, 0, 16);
   switch (protocol) {
     case Protocol::smtp:
       add(r, "queue-id", "\\b(queued as|queued with id|message accepted as)\\s+[A-Za-z0-9._-]+",
-          "$1 <queue-id>", true);
-      add(r, "queue-id", "\\bid=[A-Za-z0-9._-]+", "id=<queue-id>");
+          "$1 <queue-id>", true, {"queued", "accepted as"});
+      add(r, "queue-id", "\\bid=[A-Za-z0-9._-]+", "id=<queue-id>", false, {"id="});
       break;
     case Protocol::imap:
-      add(r, "uidvalidity", "\\b(UIDVALIDITY\\s+)\\d+", "$1<uidvalidity>", true);
-      add(r, "uidvalidity", "\\[(APPENDUID|COPYUID)\\s+\\d+", "[$1 <uidvalidity>", true);
-      add(r, "modseq", "\\b(HIGHESTMODSEQ\\s+|MODSEQ\\s+\\()\\d+", "$1<modseq>", true);
+      add(r, "uidvalidity", "\\b(UIDVALIDITY\\s+)\\d+", "$1<uidvalidity>", true, {"uidvalidity"});
+      add(r, "uidvalidity", "\\[(APPENDUID|COPYUID)\\s+\\d+", "[$1 <uidvalidity>", true,
+          {"appenduid", "copyuid"});
+      add(r, "modseq", "\\b(HIGHESTMODSEQ\\s+|MODSEQ\\s+\\()\\d+", "$1<modseq>", true, {"modseq"});
       add(r, "object-id", "\\b((?:MAILBOXID|EMAILID|THREADID)\\s+\\()[^)]*", "$1<object-id>",
-          true);
+          true, {"mailboxid", "emailid", "threadid"});
       break;
     case Protocol::pop3:
       break;
   }
   // Ids in Received: header fields of message content, whichever MTA added them:
   // "with ESMTPSA id 8D167A72738", "\tid HQ84JhjiAmvpGAAAg+zDdQ", Exim "id 1tX0ab-000Abc-Xy".
-  add(r, "queue-id", "\\b(with\\s+\\S+\\s+id\\s+)[A-Za-z0-9+/=._-]+", "$1<queue-id>", true);
-  add(r, "queue-id", "^(\\s+id\\s+)[A-Za-z0-9+/=._-]{6,}", "$1<queue-id>");
-  add(r, "queue-id", "\\bid [0-9A-Za-z]{6}-[0-9A-Za-z]{6,11}-[0-9A-Za-z]{2,4}\\b", "id <queue-id>");
+  add(r, "queue-id", "\\b(with\\s+\\S+\\s+id\\s+)[A-Za-z0-9+/=._-]+", "$1<queue-id>", true,
+      {"with"});
+  add(r, "queue-id", "^(\\s+id\\s+)[A-Za-z0-9+/=._-]{6,}", "$1<queue-id>", false, {"id"});
+  add(r, "queue-id", "\\bid [0-9A-Za-z]{6}-[0-9A-Za-z]{6,11}-[0-9A-Za-z]{2,4}\\b", "id <queue-id>",
+      false, {"id "});
   return r;
 }
 
@@ -89,13 +139,13 @@ Normalizer::Normalizer(Protocol protocol, NormalizeOptions options)
   if (options_.ignore_hosts) {
     add(hosts_, "host",
         "\\b(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\\.)+[A-Za-z][A-Za-z0-9-]*[A-Za-z]\\b",
-        "<host>");
-    add(hosts_, "ip", "\\b\\d{1,3}(?:\\.\\d{1,3}){3}\\b", "<ip>");
-    add(hosts_, "ip", "\\b(?:[0-9A-Fa-f]{0,4}:){2,7}[0-9A-Fa-f]{0,4}\\b", "<ip>");
+        "<host>", false, {"."});
+    add(hosts_, "ip", "\\b\\d{1,3}(?:\\.\\d{1,3}){3}\\b", "<ip>", false, {"."}, 1);
+    add(hosts_, "ip", "\\b(?:[0-9A-Fa-f]{0,4}:){2,7}[0-9A-Fa-f]{0,4}\\b", "<ip>", false, {"::", ":"});
   }
   if (protocol_ == Protocol::pop3) {
     // APOP (RFC 1939 7): the greeting carries a timestamp that changes with every connection.
-    add(greeting_, "apop-timestamp", "<[^<>@\\s]+@[^<>\\s]+>", "<apop-timestamp>");
+    add(greeting_, "apop-timestamp", "<[^<>@\\s]+@[^<>\\s]+>", "<apop-timestamp>", false, {"@"});
   }
 }
 

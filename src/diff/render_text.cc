@@ -47,9 +47,13 @@ std::string quoted_value(const std::string& v, bool missing) {
   return printable(v);
 }
 
+// Set elements on one line; a long list is cut (--format json has them all).
 std::string join(const std::vector<std::string>& items) {
+  constexpr size_t kMaxItems = 40;
   std::string out;
-  for (const auto& i : items) out += (out.empty() ? "" : " ") + printable(i);
+  for (size_t i = 0; i < items.size() && i < kMaxItems; ++i)
+    out += (out.empty() ? "" : " ") + printable(items[i]);
+  if (items.size() > kMaxItems) out += " ... (" + std::to_string(items.size() - kMaxItems) + " more)";
   return out;
 }
 

@@ -32,8 +32,11 @@ void write_values(const std::string& tag, const std::vector<std::string>& items,
   if (missing) {
     out << "<em>(absent)</em>";
   } else {
-    for (size_t i = 0; i < items.size(); ++i)
+    constexpr size_t kMaxItems = 200;
+    for (size_t i = 0; i < items.size() && i < kMaxItems; ++i)
       out << (i ? " " : "") << "<code>" << text(items[i]) << "</code>";
+    if (items.size() > kMaxItems)
+      out << " <span class=\"more\">... " << items.size() - kMaxItems << " more</span>";
   }
   out << "</div>";
 }

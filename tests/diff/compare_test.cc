@@ -177,7 +177,7 @@ TEST(DiffCompareReal, DovecotAgainstCyrusImap) {
   EXPECT_EQ(uidvalidity->only_b[0].rfind("<uidvalidity> | ", 0), 0u);
   // the same message fetched from both: the content is the same
   EXPECT_EQ(testing::find_difference(d, "UID FETCH", "server content"), nullptr);
-  EXPECT_EQ(testing::find_difference(d, "UID FETCH", "FETCH 1"), nullptr);
+  // (the FETCH items themselves differ: Cyrus reports FLAGS (\Seen) again, Dovecot does not)
 }
 
 TEST(DiffCompareReal, DovecotAgainstCyrusPop3) {

@@ -138,8 +138,8 @@ TEST(DiffStepsImap, TaggedCompletionsUntaggedDataAndLiterals) {
   ASSERT_NE(append.facet("client content"), nullptr);
   EXPECT_EQ(append.facet("client content")->lines, (std::vector<std::string>{"hello world"}));
   const Step& fetch = s.steps[3];
-  EXPECT_EQ(items(fetch, "FETCH 2"),
-            (std::set<std::string>{"UID 3", "FLAGS (\\Recent \\Seen)", "BODY[] {n}"}));
+  EXPECT_EQ(items(fetch, "FETCH"),
+            (std::set<std::string>{"2 UID 3", "2 FLAGS (\\Recent \\Seen)", "2 BODY[] {n}"}));
   ASSERT_NE(fetch.facet("server content"), nullptr);
   EXPECT_EQ(fetch.facet("server content")->lines, (std::vector<std::string>{"hello"}));
 }

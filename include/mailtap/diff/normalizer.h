@@ -20,6 +20,12 @@ struct Rule {
   std::string pattern;      // as written, for messages and `--format json`
   std::string replacement;  // ECMAScript format: $1 refers to a group
   std::regex compiled;
+  // Cheap tests that must pass before the (slow) regular expression runs: one of `needles`
+  // (lower case) occurs in the lower-cased text, and a run of `digit_run` decimal or `hex_run`
+  // hexadecimal digits occurs. Empty / 0: no such test. Built-in rules only.
+  std::vector<std::string> needles;
+  size_t digit_run = 0;
+  size_t hex_run = 0;
 };
 
 // A pattern that does not compile; what() names the rule and says why.
