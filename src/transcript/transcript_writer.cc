@@ -35,6 +35,8 @@ constexpr size_t kEventOverhead = 160;
 constexpr auto kLinger = std::chrono::milliseconds(10);
 // ... unless this many bytes are waiting: a bulk transfer is written as it goes.
 constexpr size_t kWakeBytes = size_t{1} << 20;
+// A session's line buffer is kept between batches up to this size.
+constexpr size_t kKeepPending = 16 << 10;
 
 std::string errno_text(int err) {
   return std::strerror(err);
@@ -288,7 +290,12 @@ struct detail::WriterCore {
         report(s, "cannot write transcript " + s.path.string() + ": " + errno_text(err));
       }
     }
-    s.pending.clear();
+    // A session that moved a message keeps no megabyte-sized buffer while it idles afterwards.
+    if (s.pending.capacity() > kKeepPending) {
+      std::string().swap(s.pending);
+    } else {
+      s.pending.clear();
+    }
   }
 
   void close_session(SessionState& s) {
