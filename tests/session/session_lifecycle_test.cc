@@ -119,6 +119,29 @@ TEST(SessionEnds, GreetingThatNeverCompletesTimesOut) {
       << pb.dump_transcript();
 }
 
+// Once failed, an implicit-TLS client still to be told why: nothing else starts meanwhile.
+TEST(SessionEnds, NothingStartsWhileAFailedSessionWaitsForTheClientHandshake) {
+  Playbook pb(config_for(Protocol::smtp, TlsMode::implicit, TlsMode::plain));
+  pb >> accepted() << connect_upstream() >> upstream_connected()
+     >> from_server("220-mail.example.net\r\n") >> timed_out("greeting")
+     << start_reading(Side::client) << start_client_tls_by_host(kUpstreamHost)
+     >> from_server("220 late but complete\r\n")  // no greeting delivered, no second StartTls
+     >> peer_closed(Side::server)                   // the client is still owed its explanation
+     >> tls_established(Side::client)
+     << to_client_line_starting("421 4.4.0 mailtap: timed out") << close_session();
+  ASSERT_FALSE(pb.failed());
+  EXPECT_EQ(data_bytes(pb.transcript(), Party::server, Party::client), "");
+}
+
+TEST(SessionEnds, HandshakeTimeoutOfAFailedSessionCloses) {
+  Playbook pb(config_for(Protocol::pop3, TlsMode::implicit, TlsMode::plain));
+  pb >> accepted() << connect_upstream() >> upstream_failed("connection refused")
+     << start_reading(Side::client) << start_client_tls_by_host(kUpstreamHost)
+     >> timed_out("TLS handshake") << close_session();
+  ASSERT_FALSE(pb.failed());
+  EXPECT_EQ(count_events(pb.transcript(), EventType::error), 2u);
+}
+
 // ---- while relaying --------------------------------------------------------------------------
 
 TEST(SessionEnds, IdleTimeoutAndShutdownSayGoodbyeInTheProtocol) {

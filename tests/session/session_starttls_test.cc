@@ -404,6 +404,31 @@ TEST(StarttlsLiterals, LiteralReadingLikeStarttlsIsData) {
   }
 }
 
+// After a literal, the rest of the command is not a new command, whatever its words.
+TEST(StarttlsLiterals, LineAfterALiteralIsNotACommand) {
+  Playbook pb(config_for(Protocol::imap, TlsMode::starttls, TlsMode::starttls));
+  open_session(pb);
+  pb >> from_client("a SELECT {5}\r\n") << to_server("a SELECT {5}\r\n")
+     >> from_server("+ go\r\n") << to_client("+ go\r\n")
+     >> from_client("INBOX x STARTTLS\r\n") << to_server("INBOX") << to_server(" x STARTTLS\r\n")
+     >> from_server("a BAD syntax\r\n") << to_client("a BAD syntax\r\n")
+     >> from_client("b NOOP\r\n") << to_server("b NOOP\r\n");
+  ASSERT_FALSE(pb.failed());
+  EXPECT_EQ(count_events(pb.transcript(), EventType::starttls), 0u);
+}
+
+// A SASL response is not a command either, even one that reads STARTTLS.
+TEST(StarttlsLiterals, SaslResponseIsNotACommand) {
+  Playbook pb(config_for(Protocol::smtp, TlsMode::starttls, TlsMode::plain));
+  open_session(pb);
+  pb >> from_client("AUTH LOGIN\r\n") << to_server("AUTH LOGIN\r\n")
+     >> from_server("334 VXNlcm5hbWU6\r\n") << to_client("334 VXNlcm5hbWU6\r\n")
+     >> from_client("STARTTLS\r\n") << to_server("STARTTLS\r\n")
+     >> from_server("535 5.7.8 bad\r\n") << to_client("535 5.7.8 bad\r\n");
+  ASSERT_FALSE(pb.failed());
+  EXPECT_EQ(count_events(pb.transcript(), EventType::starttls), 0u);
+}
+
 TEST(StarttlsLiterals, ServerLiteralReadingLikeAPositiveReplyIsData) {
   Playbook pb(config_for(Protocol::imap, TlsMode::starttls, TlsMode::starttls));
   open_session(pb);
