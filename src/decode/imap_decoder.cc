@@ -218,7 +218,9 @@ void ImapDecoder::on_data(const Event& e, imap::Annotation& a) {
           "compressed with DEFLATE (COMPRESS): mailtap does not decode it");
     return;
   }
-  if (ch == Channel::from_server) server_tls_ = e.over_tls;
+  // Once the server leg is encrypted it stays so; the reply to STARTTLS, read in cleartext, is
+  // often recorded just after the handshake event and must not make the leg look clear again.
+  if (ch == Channel::from_server) server_tls_ = server_tls_.value_or(false) || e.over_tls;
   if (e.from == Party::mailtap && e.to == Party::server) a.prefix("mailtap -> server: ");
   if (e.from == Party::server && e.to == Party::mailtap) {
     a.prefix("dropped by mailtap (not relayed to the client): ");
@@ -718,6 +720,7 @@ void ImapDecoder::completion_effects(imap::Response& r, const Event& e, json& d,
     d["user"] = text::json_safe(c->user, 200);
   } else if (n == "AUTHENTICATE" && sasl_ && sasl_tag_ == r.tag) {
     SaslStep step = sasl_->finish({ok, r.status, r.text});
+    if (!sasl_->user().empty()) d["user"] = text::json_safe(sasl_->user(), 200);
     d["sasl"] = step.decoded;
     a.warn_all(step.warnings);
     if (ok) {

@@ -147,7 +147,8 @@ void Pop3Decoder::on_data(const Event& e, Annotation& a) {
     if (e.from == Party::mailtap) a.prefix("mailtap -> server: ");
     client_bytes(client_lines_, e, a, true);
   } else if (e.from == Party::server) {
-    server_tls_ = e.over_tls;
+    // Latched: the cleartext +OK to STLS is recorded after the server leg's handshake event.
+    server_tls_ = server_tls_.value_or(false) || e.over_tls;
     if (e.to == Party::mailtap) a.prefix("dropped by mailtap (not relayed to the client): ");
     server_bytes(e, a);
   } else if (e.from == Party::client && e.to == Party::mailtap) {
@@ -413,6 +414,7 @@ void Pop3Decoder::reply_effects(const Event& e, const pop3::Reply& r, Pending& c
     }
   } else if (c.verb == "AUTH" && !c.arg.empty() && sasl_) {
     SaslStep step = sasl_->finish({ok, status, r.text});
+    if (!sasl_->user().empty()) d["user"] = text::json_safe(sasl_->user(), 200);
     d["sasl"] = step.decoded;
     a.warn_all(step.warnings);
     if (ok) {

@@ -179,6 +179,31 @@ std::string describe_reply_detail(std::string_view verb, std::string_view arg, c
     d["uid"] = safe(words[1], 80);
     return "; " + message_word(words[0]) + " has unique id " + safe(words[1], 80);
   }
+  if (verb == "RETR" || verb == "TOP") {
+    // "+OK 918 octets" (RFC 1939 7 shows it for RETR): the size the server announces.
+    for (size_t i = 0; i + 1 < words.size(); ++i) {
+      if (all_digits(words[i]) && words[i].size() < 19 && text::iequals(words[i + 1], "octets")) {
+        d["octets"] = std::stoull(std::string(words[i]));
+        return "; the server announces " + safe(words[i], 20) + " bytes";
+      }
+    }
+  }
+  if (verb == "PASS" || verb == "APOP" || verb == "AUTH") {
+    // "+OK mailbox has 8 messages (61895 octets)": what many servers say after logging in.
+    for (size_t i = 0; i + 2 < words.size(); ++i) {
+      std::string_view count = words[i], noun = words[i + 1];
+      std::string_view octets = words[i + 2];
+      if (!octets.empty() && octets.front() == '(') octets.remove_prefix(1);
+      if (all_digits(count) && count.size() < 19 && text::istarts_with(noun, "message") &&
+          all_digits(octets) && octets.size() < 19 && i + 3 < words.size() &&
+          text::istarts_with(words[i + 3], "octets")) {
+        d["messages"] = std::stoull(std::string(count));
+        d["size"] = std::stoull(std::string(octets));
+        return "; the mailbox holds " + safe(count, 20) + " message(s), " + safe(octets, 20) +
+               " bytes";
+      }
+    }
+  }
   if (verb == "USER") return "; the server waits for the password";
   if (verb == "DELE") return "; marked for deletion";
   if (verb == "RSET") return "; nothing is marked for deletion any more";

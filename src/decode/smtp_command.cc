@@ -158,9 +158,11 @@ void parse_mail_or_rcpt(SmtpCommand& c, std::string_view rest, bool mail) {
   if (mail) {
     note = path.address.empty() && path.bracketed
                ? "Null sender <> (a bounce or automatic reply)"
-               : "Sender (envelope from) " + json_safe(path.address, 200);
+               : "Sender (envelope from) " + json_safe(path.address, 200) +
+                     ": bounces go back to it (the receiving server records it as Return-Path)";
   } else {
-    note = "Recipient " + json_safe(path.address, 200);
+    note = "Recipient " + json_safe(path.address, 200) +
+           " (envelope to: the message is delivered here, whatever its To: header says)";
   }
   if (!path.bracketed) note += " (without the <> RFC 5321 asks for)";
   if (!explained.empty()) note += "; " + join(explained);

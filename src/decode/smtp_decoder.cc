@@ -8,6 +8,7 @@
 #include "mailtap/decode/smtp_decoder.h"
 
 #include <algorithm>
+#include <cctype>
 #include <cstring>
 #include <deque>
 #include <optional>
@@ -49,8 +50,55 @@ struct Pending {
 struct Conversation {
   std::deque<Pending> pending;
   SmtpReplyAssembler assembler;
+  size_t reply_line = 0;  // index of the next line within the reply being assembled
   bool overflow_warned = false;
 };
+
+// "mail.example.com ESMTP Postfix (Debian)": the words of a greeting a reader wants spelled out.
+std::string explain_greeting(const std::string& text, nlohmann::json& d) {
+  static constexpr std::string_view kSoftware[] = {
+      "Postfix", "Exim", "Sendmail", "qmail", "OpenSMTPD", "Haraka", "Microsoft", "Courier",
+      "Zimbra", "MDaemon", "hMailServer", "Stalwart", "Maddy", "Dovecot"};
+  std::vector<std::string_view> words;
+  for (size_t start = 0; start < text.size();) {
+    size_t end = text.find(' ', start);
+    if (end == std::string::npos) end = text.size();
+    if (end > start) words.push_back(std::string_view(text).substr(start, end - start));
+    start = end + 1;
+  }
+  if (words.empty()) return "";
+  std::string out = "the server calls itself " + text::json_safe(words[0], 200);
+  d["server_name"] = text::json_safe(words[0], 200);
+  bool esmtp = std::any_of(words.begin() + 1, words.end(),
+                           [](std::string_view w) { return text::iequals(w, "ESMTP"); });
+  d["esmtp"] = esmtp;
+  if (esmtp) out += "; \"ESMTP\": it accepts the extended command set, so EHLO is the greeting to use";
+  for (size_t i = 1; i < words.size(); ++i) {
+    std::string_view w = words[i];
+    while (!w.empty() && (w.front() == '(' || w.front() == '[')) w.remove_prefix(1);
+    for (std::string_view name : kSoftware) {
+      if (text::iequals(w.substr(0, name.size()), name) &&
+          (w.size() == name.size() || !std::isalnum(static_cast<unsigned char>(w[name.size()])))) {
+        d["software"] = std::string(name);
+        return out + "; software: " + std::string(name);
+      }
+    }
+  }
+  return out;
+}
+
+// "Ok: queued as 941731C4" (Postfix), "OK id=1abc-..." (Exim): the id the server gave the message.
+std::string queue_id_of(const std::string& text) {
+  for (std::string_view marker : {"queued as ", "id="}) {
+    size_t at = text.find(marker);
+    if (at == std::string::npos) continue;
+    size_t start = at + marker.size();
+    size_t end = start;
+    while (end < text.size() && text[end] != ' ' && text[end] != ')' && text[end] != ',') ++end;
+    if (end > start) return text::json_safe(std::string_view(text).substr(start, end - start), 100);
+  }
+  return "";
+}
 
 std::string join_words(const nlohmann::json& array) {
   std::string out;
@@ -254,6 +302,12 @@ class SmtpDecoder final : public SessionDecoder {
     if (!relayed) {
       decoded["relayed"] = false;
       note += " (not relayed to the server: mailtap kept or dropped it)";
+    } else if (greeting_seen_ && !server_.pending.empty()) {
+      // RFC 2920: sent while an earlier command still waits for its reply.
+      decoded["pipelined"] = true;
+      const std::string& before = server_.pending.back().verb;
+      note += " (pipelined: sent before the reply to " +
+              (before == "." ? std::string("the end of the message") : before) + ")";
     }
     a.add(std::move(decoded), std::move(note));
     if (relayed) push_pending(server_, {cmd.verb, event.time_us, seq}, a);
@@ -316,8 +370,12 @@ class SmtpDecoder final : public SessionDecoder {
 
   void end_of_data_message(Annotation& a) {
     if (!message_) message_.emplace(/*dot_stuffed=*/true);
-    a.add({{"end_of_message", true}, {"message", message_->summary()}},
-          "End of message: " + message_->describe());
+    std::string note = "End of message: " + message_->describe();
+    if (message_->wire_size() != message_->size()) {
+      note += " (" + std::to_string(message_->wire_size()) +
+              " bytes on the wire: lines starting with \".\" were sent with an extra dot)";
+    }
+    a.add({{"end_of_message", true}, {"message", message_->summary()}}, std::move(note));
     message_.reset();
     in_data_ = false;
   }
@@ -356,9 +414,17 @@ class SmtpDecoder final : public SessionDecoder {
     }
     bool from_server = event.from == Party::server;
     Conversation& c = from_server ? server_ : mailtap_;
+    if (!c.assembler.in_progress()) c.reply_line = 0;
+    const size_t index = c.reply_line++;
     std::optional<SmtpReply> reply = c.assembler.feed(text::strip_eol(line));
     if (!reply) {
-      a.add({{"code", c.assembler.pending_code()}, {"continued", true}}, "");
+      int code = c.assembler.pending_code();
+      bool ehlo = from_server && !server_.pending.empty() && code == 250 &&
+                  (server_.pending.front().verb == "EHLO" || server_.pending.front().verb == "LHLO");
+      a.add({{"code", code}, {"continued", true}},
+            ehlo ? explain_ehlo_line(text::strip_eol(line), index)
+                 : std::to_string(code) + "-: one line of a multi-line reply; the line with \"" +
+                       std::to_string(code) + " \" (a space after the code) ends it");
       return;
     }
     on_reply(event, *reply, from_server, a);
@@ -392,8 +458,13 @@ class SmtpDecoder final : public SessionDecoder {
       // already spoken (that was warned about on the command).
       greeting_seen_ = true;
       d["answers"] = "greeting";
-      note += reply.code == 220 ? " (greeting: " + first_line(reply) + ")"
-                                : " (greeting refuses service: " + first_line(reply) + ")";
+      if (reply.code == 220) {
+        std::string explained = explain_greeting(first_line(reply), d);
+        note += " (greeting: " + first_line(reply) + ")" +
+                (explained.empty() ? "" : ": " + explained);
+      } else {
+        note += " (greeting refuses service: " + first_line(reply) + ")";
+      }
       a.add(std::move(d), std::move(note));
       return;
     }
@@ -446,6 +517,11 @@ class SmtpDecoder final : public SessionDecoder {
     } else if (verb == ".") {
       note += reply.code < 300 ? "; the message is accepted: " + first_line(reply)
                                : "; the message is refused: " + first_line(reply);
+      if (std::string id = queue_id_of(first_line(reply)); reply.code < 300 && !id.empty()) {
+        d["queue_id"] = id;
+        note += " (the server now owns the message and has queued it for delivery under the id " +
+                id + ", which its logs use)";
+      }
     }
     if (verb != "." && reply.code >= 400) note += " (server says \"" + first_line(reply) + "\")";
     a.add(std::move(d), note + " (reply to " + (verb == "." ? "the end of the message" : verb) + ")");
@@ -489,6 +565,23 @@ class SmtpDecoder final : public SessionDecoder {
       }
     }
     return note;
+  }
+
+  // One line of an EHLO reply before its last: the server's name, or an extension explained.
+  static std::string explain_ehlo_line(std::string_view line, size_t index) {
+    std::string_view text = line.size() > 4 ? line.substr(4) : std::string_view();
+    if (index == 0) {
+      std::string_view name = text.substr(0, text.find(' '));
+      return "250-" + text::json_safe(name, 200) +
+             ": the server's name; its extensions follow, one per line";
+    }
+    std::string_view keyword = text::trim(text);
+    keyword = keyword.substr(0, keyword.find(' '));
+    if (size_t eq = keyword.find('='); eq != std::string_view::npos) keyword = keyword.substr(0, eq + 1);
+    std::string meaning = describe_capability(keyword);
+    std::string shown = text::json_safe(text::trim(text), 200);
+    return "extension " + shown + ": " +
+           (meaning.empty() ? "an extension mailtap has no description for" : meaning);
   }
 
   static std::string first_line(const SmtpReply& reply) {

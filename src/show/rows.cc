@@ -1,6 +1,8 @@
 #include "mailtap/show/rows.h"
 
+#include <algorithm>
 #include <cstdio>
+#include <string_view>
 
 namespace mailtap::show {
 namespace {
@@ -47,6 +49,41 @@ std::string routing_note(const DataView& v) {
 
 bool is_client_command(const DataView& v) {
   return v.speaker == "C" && !v.dropped && !transcript::is_content_frame(v.frame);
+}
+
+bool is_key_header(std::string_view line) {
+  static constexpr std::string_view kKeys[] = {"from", "to", "cc", "subject", "date", "message-id"};
+  size_t colon = line.find(':');
+  if (colon == std::string_view::npos) return false;
+  std::string_view name = line.substr(0, colon);
+  for (std::string_view key : kKeys) {
+    if (name.size() != key.size()) continue;
+    bool same = true;
+    for (size_t i = 0; i < key.size() && same; ++i)
+      same = (name[i] | 0x20) == key[i] || (key[i] == '-' && name[i] == '-');
+    if (same) return true;
+  }
+  return false;
+}
+
+// The header lines worth showing for a message: From, To, Cc, Subject, Date and Message-ID in
+// the order the message has them (a delivered message starts with Return-Path and Received lines
+// that say little about which message it is); the first lines when it has none of them (not a
+// message, or its header block is beyond what was kept).
+std::vector<std::string> preview_lines(const std::string& content, size_t max_lines) {
+  std::vector<std::string> all = transcript::message_header_lines(content, 400);
+  std::vector<std::string> key;
+  for (const auto& line : all) {
+    if (line.empty() || line[0] == ' ' || line[0] == '\t') continue;  // folded continuation
+    if (is_key_header(line)) key.push_back(line);
+  }
+  if (key.empty()) {
+    if (all.size() > max_lines) all.resize(max_lines);
+    return all;
+  }
+  constexpr size_t kKeyFields = 6;  // every key field fits, whatever max_lines says
+  if (key.size() > std::max(max_lines, kKeyFields)) key.resize(std::max(max_lines, kKeyFields));
+  return key;
 }
 
 }  // namespace
@@ -97,7 +134,7 @@ std::vector<Row> build_rows(const nlohmann::json& header, const std::vector<nloh
     if (content_pieces > 1) summary += " in " + std::to_string(content_pieces) + " pieces";
     summary += ">";
     r.lines.insert(r.lines.begin(), summary);
-    for (auto& h : transcript::message_header_lines(content_bytes, options.content_header_lines))
+    for (auto& h : preview_lines(content_bytes, options.content_header_lines))
       r.lines.push_back(std::move(h));
     open_content.reset();
     content_bytes.clear();

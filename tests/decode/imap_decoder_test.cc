@@ -680,3 +680,27 @@ TEST(ImapDecoder, GarbageNeverThrowsAndStaysBounded) {
 
 }  // namespace
 }  // namespace mailtap::decode
+
+namespace mailtap::decode {
+namespace {
+
+// The proxy records the server leg's handshake before the cleartext "OK Begin TLS" it read just
+// before it (upstream first); that line must not make the server leg look clear again.
+TEST(ImapDecoder, StartTlsReplyRecordedAfterTheHandshakeKeepsTheServerLegEncrypted) {
+  auto h = imap_harness();
+  h.server("* OK [CAPABILITY IMAP4rev1 STARTTLS LOGINDISABLED] ready\r\n");
+  h.client("a1 STARTTLS\r\n");
+  h.event(EventType::tls, {{"leg", "server"}});
+  h.server("a1 OK Begin TLS negotiation now.\r\n", /*tls=*/false);
+  h.event(EventType::tls, {{"leg", "client"}});
+  h.client("a2 LOGIN alice secret\r\n", true);
+  EXPECT_FALSE(h.warned("credentials_before_tls"));
+  // A server leg that really is clear is still reported.
+  auto clear = imap_harness();
+  clear.server("* OK [CAPABILITY IMAP4rev1 AUTH=PLAIN] ready\r\n", false);
+  clear.client("a1 LOGIN alice secret\r\n", true);
+  EXPECT_TRUE(clear.warned("credentials_before_tls"));
+}
+
+}  // namespace
+}  // namespace mailtap::decode

@@ -127,10 +127,14 @@ TEST(Pop3Decoder, SeedSessionIsExplained) {
   EXPECT_EQ(replies[0]["latency_us"], 100);
   EXPECT_EQ(replies[1]["command"], "PASS");
   EXPECT_EQ(replies[1]["user"], "******@gmx.com");
+  // Seed 003: "+OK mailbox ... has 8 messages (61895 octets)": "the number of messages".
+  EXPECT_EQ(replies[1]["messages"], 8);
+  EXPECT_EQ(replies[1]["size"], 61895);
   EXPECT_EQ(replies[2]["command"], "LIST");
   EXPECT_TRUE(replies[2]["multiline"].get<bool>());
   EXPECT_EQ(replies[3]["command"], "RETR");
   EXPECT_EQ(replies[3]["latency_us"], 1000);
+  EXPECT_EQ(replies[3]["octets"], dot_stuff(kMessage).size());
   EXPECT_EQ(replies[4]["command"], "QUIT");
 
   json list_end = find_decoded(h, "end_of", "LIST");
@@ -151,6 +155,11 @@ TEST(Pop3Decoder, SeedSessionIsExplained) {
             std::string::npos)
       << notes;
   EXPECT_NE(notes.find("message 1: 1200 bytes"), std::string::npos) << notes;
+  EXPECT_NE(notes.find("; the mailbox holds 8 message(s), 61895 bytes"), std::string::npos) << notes;
+  EXPECT_NE(notes.find("; the server announces " + std::to_string(dot_stuff(kMessage).size()) +
+                       " bytes; the message follows"),
+            std::string::npos)
+      << notes;
   EXPECT_NE(notes.find("end of the message (RETR 2)"), std::string::npos) << notes;
   for (const auto& l : h.lines()) EXPECT_TRUE(l.contains("note")) << l;
 }
@@ -377,6 +386,31 @@ TEST(Pop3Decoder, DroppedClientBytesAreLabelledAndRedacted) {
   EXPECT_EQ(dropped["text"].get<std::string>().find("secret1"), std::string::npos);
   h.server("+OK begin TLS\r\n");
   EXPECT_EQ(h.last()["decoded"]["command"], "STLS");
+}
+
+}  // namespace
+}  // namespace mailtap::decode
+
+namespace mailtap::decode {
+namespace {
+
+// The cleartext "+OK" to STLS is recorded after the server leg's handshake event (the proxy
+// finishes the upstream handshake first); credentials sent right after it are not in cleartext.
+TEST(Pop3Decoder, StlsReplyRecordedAfterTheHandshakeKeepsTheServerLegEncrypted) {
+  auto h = pop3_harness();
+  h.server("+OK ready\r\n");
+  h.client("STLS\r\n");
+  h.event(EventType::tls, {{"leg", "server"}});
+  h.server("+OK Begin TLS negotiation now.\r\n", /*tls=*/false);
+  h.event(EventType::tls, {{"leg", "client"}});
+  h.client("AUTH PLAIN AGFsaWNlAHNlY3JldA==\r\n", true);
+  EXPECT_FALSE(h.warned("credentials_before_tls"));
+  auto clear = pop3_harness();
+  clear.server("+OK ready\r\n", false);
+  clear.client("USER alice\r\n", true);
+  clear.server("+OK\r\n", false);
+  clear.client("PASS secret\r\n", true);
+  EXPECT_TRUE(clear.warned("credentials_before_tls"));
 }
 
 }  // namespace

@@ -275,11 +275,17 @@ TEST(SmtpDecoder, PipelinedCommandsPairInOrderWithLatency) {
   EXPECT_EQ(replies[4]["decoded"]["latency_us"], 5 * 5000);
   EXPECT_TRUE(contains(note(replies[2]), "No such user here")) << note(replies[2]);
   EXPECT_TRUE(contains(note(replies[2]), "reply to RCPT")) << note(replies[2]);
+  // The batch is marked as pipelined, the first command of it is not.
+  EXPECT_FALSE(mail["decoded"].contains("pipelined"));
+  EXPECT_EQ(data["decoded"]["pipelined"], true);
+  EXPECT_TRUE(contains(note(data), "(pipelined: sent before the reply to RCPT)")) << note(data);
 
   s.body("Blah blah blah...\r\n..etc. etc. etc.\r\n");
   nlohmann::json dot = s.client(".\r\n");
   EXPECT_EQ(dot["decoded"]["message"]["size"], 36);
   EXPECT_EQ(dot["decoded"]["message"]["wire_size"], 37);
+  EXPECT_EQ(note(dot), "End of message: 36 bytes (37 bytes on the wire: lines starting with "
+                       "\".\" were sent with an extra dot)");
   EXPECT_EQ(dot["decoded"]["message"]["sha256"], sha256_hex("Blah blah blah...\r\n.etc. etc. etc.\r\n"));
   EXPECT_EQ(s.server("250 OK\r\n")["decoded"]["answers"]["command"], ".");
   s.client("QUIT\r\n");
@@ -547,6 +553,101 @@ TEST(SmtpDecoder, NonDataEventsAndBinaryGarbageAreHarmless) {
   EXPECT_TRUE(c.contains("decoded"));
   EXPECT_TRUE(has_warning(r, "smtp_malformed_reply"));
   EXPECT_FALSE(has_warning(c, "decode_error"));
+}
+
+}  // namespace
+}  // namespace mailtap::decode
+
+namespace mailtap::decode {
+namespace {
+
+// Seed 002 explains the greeting word by word ("220 indicates that the service is ready, the
+// server returns its name ... ESMTP means ... Postfix is the name of the server software").
+TEST(SmtpDecoder, GreetingIsSpelledOut) {
+  SmtpSession s;
+  nlohmann::json g = s.server("220 mail.remoteserver.com ESMTP Postfix\r\n");
+  EXPECT_EQ(g["decoded"]["server_name"], "mail.remoteserver.com");
+  EXPECT_EQ(g["decoded"]["esmtp"], true);
+  EXPECT_EQ(g["decoded"]["software"], "Postfix");
+  EXPECT_EQ(note(g),
+            "220: service ready (greeting: mail.remoteserver.com ESMTP Postfix): the server calls "
+            "itself mail.remoteserver.com; \"ESMTP\": it accepts the extended command set, so "
+            "EHLO is the greeting to use; software: Postfix");
+  SmtpSession bare;
+  nlohmann::json b = bare.server("220 SG ESMTP service ready at ismtpd0001p1lon1.sendgrid.net\r\n");
+  EXPECT_EQ(b["decoded"]["server_name"], "SG");
+  EXPECT_FALSE(b["decoded"].contains("software")) << b.dump();
+  SmtpSession debian;
+  EXPECT_EQ(debian.server("220 mx ESMTP (Postfix) Debian\r\n")["decoded"]["software"], "Postfix");
+  SmtpSession old;
+  nlohmann::json o = old.server("220 relay.example.org Sendmail 8.9 ready\r\n");
+  EXPECT_EQ(o["decoded"]["esmtp"], false);
+  EXPECT_EQ(o["decoded"]["software"], "Sendmail");
+}
+
+// Seed 002: "Each line provides some information about what the server requires or will
+// accept. Of particular interest is the AUTH line". Every line of the EHLO reply is explained.
+TEST(SmtpDecoder, EveryEhloLineIsExplained) {
+  SmtpSession s;
+  s.server("220 mail.example.com ESMTP Postfix\r\n");
+  s.client("EHLO localhost\r\n");
+  std::vector<nlohmann::json> lines;
+  for (const auto& l : kSeedEhloReply) lines.push_back(s.server(l));
+  EXPECT_EQ(note(lines[0]), "250-mail.example.com: the server's name; its extensions follow, one per line");
+  EXPECT_EQ(note(lines[1]), "extension PIPELINING: commands may be sent in batches without "
+                            "waiting for each reply (RFC 2920)");
+  EXPECT_TRUE(contains(note(lines[2]), "extension SIZE 10240000: the largest message accepted"))
+      << note(lines[2]);
+  EXPECT_EQ(note(lines[5]), "extension AUTH PLAIN LOGIN: SASL authentication mechanisms offered (RFC 4954)");
+  EXPECT_TRUE(contains(note(lines[6]), "extension AUTH=PLAIN LOGIN: the same mechanisms in the "
+                                       "pre-standard form"))
+      << note(lines[6]);
+  for (const auto& l : lines) EXPECT_FALSE(note(l).empty()) << l.dump();
+  // The last line completes the reply and sums it up.
+  EXPECT_TRUE(contains(note(lines.back()), "lists its extensions")) << note(lines.back());
+
+  SmtpSession unknown;
+  unknown.server("220 mx ESMTP\r\n");
+  unknown.client("EHLO a\r\n");
+  unknown.server("250-mx\r\n");
+  EXPECT_EQ(note(unknown.server("250-X-FANCY 3\r\n")),
+            "extension X-FANCY 3: an extension mailtap has no description for");
+  // Other multi-line replies: each line says it continues.
+  unknown.server("250 OK\r\n");
+  unknown.client("HELP\r\n");
+  nlohmann::json help = unknown.server("214-Commands:\r\n");
+  EXPECT_EQ(help["decoded"]["continued"], true);
+  EXPECT_EQ(note(help), "214-: one line of a multi-line reply; the line with \"214 \" (a space "
+                        "after the code) ends it");
+}
+
+// Seed 002: "250 2.0.0 Ok: queued as AA19C7C4CC ... (sometimes used as receipt/for tracking the
+// email)", then grep for the id in the mail log.
+TEST(SmtpDecoder, QueueIdOfTheAcceptedMessage) {
+  for (const auto& [reply, id] : std::vector<std::pair<std::string, std::string>>{
+           {"250 2.0.0 Ok: queued as AA19C7C4CC\r\n", "AA19C7C4CC"},
+           {"250 OK id=1qZ2xY-0004Ab-Cd\r\n", "1qZ2xY-0004Ab-Cd"},
+           {"250 Ok: queued as bazLUK4DEBqH25dH6iZuNg\r\n", "bazLUK4DEBqH25dH6iZuNg"},
+           {"250 2.6.0 Message accepted {mp-eu005}\r\n", ""}}) {
+    SmtpSession s;
+    s.server("220 mx ESMTP\r\n");
+    s.client("MAIL FROM:<a@b>\r\n");
+    s.server("250 2.1.0 Ok\r\n");
+    s.client("RCPT TO:<c@d>\r\n");
+    s.server("250 2.1.5 Ok\r\n");
+    s.client("DATA\r\n");
+    s.server("354 go ahead\r\n");
+    s.body("Subject: x\r\n\r\ny\r\n");
+    s.client(".\r\n");
+    nlohmann::json r = s.server(reply);
+    EXPECT_TRUE(contains(note(r), "the message is accepted")) << note(r);
+    if (id.empty()) {
+      EXPECT_FALSE(r["decoded"].contains("queue_id")) << r.dump();
+    } else {
+      EXPECT_EQ(r["decoded"]["queue_id"], id);
+      EXPECT_TRUE(contains(note(r), "queued it for delivery under the id " + id)) << note(r);
+    }
+  }
 }
 
 }  // namespace

@@ -208,6 +208,47 @@ TEST(ShowRender, MarkdownEscapesPipesAndBackticks) {
       << md;
 }
 
+// A delivered message (IMAP FETCH, POP3 RETR) starts with Return-Path and Received lines; the
+// preview shows the fields that say which message it is instead, in the message's order.
+TEST(ShowRender, MessagePreviewShowsTheKeyHeaderFields) {
+  const std::string message =
+      "Return-Path: <a@example.com>\r\nDelivered-To: b@example.com\r\n"
+      "Received: from mx.example.com\r\n\tby mx.example.com with LMTP\r\n"
+      "Received: from localhost\r\n\t(using TLSv1.3)\r\nSubject: the subject\r\n"
+      "From: a@example.com\r\nTo: b@example.com\r\nMessage-ID: <1@example.com>\r\n"
+      "Date: Sun, 22 Nov 2026 10:00:00 +0000\r\nX-Other: no\r\n\r\nbody\r\n";
+  json header = {{"type", "session"}, {"session", "s1"}, {"protocol", "pop3"}, {"t", 1000}};
+  auto body = [&](int64_t t, int seq, std::string bytes) {
+    json e = {{"t", t},      {"seq", seq},      {"type", "data"},      {"from", "server"},
+              {"to", "client"}, {"frame", "body"}, {"tls", true},         {"len", bytes.size()},
+              {"text", bytes}};
+    return e;
+  };
+  // Split inside the header block: the preview reads the pieces together.
+  std::vector<json> events = {body(2000, 1, message.substr(0, 70)),
+                              body(2001, 2, message.substr(70))};
+  std::string text = render_to_string(header, events, Format::text);
+  EXPECT_NE(text.find("S: <body " + std::to_string(message.size()) + " bytes in 2 pieces>"),
+            std::string::npos)
+      << text;
+  const std::vector<std::string> shown = {"| Subject: the subject", "| From: a@example.com",
+                                          "| To: b@example.com", "| Message-ID: <1@example.com>",
+                                          "| Date: Sun, 22 Nov 2026 10:00:00 +0000"};
+  size_t at = 0;
+  for (const auto& line : shown) {
+    size_t found = text.find(line, at);
+    ASSERT_NE(found, std::string::npos) << line << " in order in\n" << text;
+    at = found;
+  }
+  EXPECT_EQ(text.find("Return-Path"), std::string::npos) << text;
+  EXPECT_EQ(text.find("Received"), std::string::npos) << text;
+  EXPECT_EQ(text.find("X-Other"), std::string::npos) << text;
+  // Not a message (no header fields): the first lines, as before.
+  std::vector<json> lines = {body(2000, 1, "1 918\r\n2 628\r\n")};
+  std::string listing = render_to_string(header, lines, Format::text);
+  EXPECT_EQ(listing.find("| 1 918"), std::string::npos) << listing;  // "1 918" is no header
+}
+
 TEST(ShowRender, JsonIsTheTranscriptAsAnArray) {
   auto t = sample("show-json");
   json all = json::parse(render_to_string(t.header, t.events, Format::json));

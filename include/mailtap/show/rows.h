@@ -36,6 +36,8 @@ struct Row {
 
 struct RowOptions {
   size_t max_line_chars = 300;
+  // Message content shows its From/To/Cc/Subject/Date/Message-ID fields; this many first header
+  // lines when it has none of them.
   size_t content_header_lines = 5;
 };
 
