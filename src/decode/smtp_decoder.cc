@@ -147,9 +147,14 @@ class SmtpDecoder final : public SessionDecoder {
     nlohmann::json seq = out.contains("seq") ? out["seq"] : nlohmann::json();
     if (towards_server) {
       switch (event.frame) {
-        case FrameKind::body:
+        case FrameKind::body: {
+          uint64_t offset = message_ ? message_->wire_size() : 0;
           on_message_body(event.bytes, a);
+          a.add({{"content", {{"offset", offset}, {"length", event.bytes.size()}}}},
+                "message content sent after DATA, as on the wire (lines starting with \".\" "
+                "carry an extra dot); the final \".\" line sums it up");
           return;
+        }
         case FrameKind::chunk:
           on_bdat_chunk(event.bytes, a);
           return;

@@ -168,7 +168,9 @@ std::vector<Row> build_rows(const nlohmann::json& header, const std::vector<nloh
       if (content_bytes.size() < 16 * 1024) content_bytes += v->bytes.substr(0, 16 * 1024);
       content_len += v->len;
       ++content_pieces;
-      r.note = join_notes(r.note, note);
+      // The first piece's note describes the content; later pieces only repeat it with other
+      // offsets, and a message in thousands of pieces must not make a note of thousands of parts.
+      if (r.note.empty()) r.note = note;
       for (auto& w : transcript::line_warnings(e)) r.warnings.push_back(std::move(w));
       if (auto l = decoded_latency(e)) r.latency_us = l;
       continue;

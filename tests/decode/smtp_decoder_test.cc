@@ -123,7 +123,9 @@ TEST(SmtpDecoder, Seed000CleartextSessionExplained) {
   EXPECT_EQ(s.client("DATA\r\n")["decoded"]["command"], "DATA");
   nlohmann::json go = s.server("354 End data with <CR><LF>.<CR><LF>\r\n");
   EXPECT_TRUE(contains(note(go), "354: start mail input; end with <CRLF>.<CRLF>")) << note(go);
-  s.body("Subject: Hello\r\n\r\nworld\r\n");
+  nlohmann::json content = s.body("Subject: Hello\r\n\r\nworld\r\n");
+  EXPECT_EQ(content["decoded"]["content"], nlohmann::json({{"offset", 0}, {"length", 25}}));
+  EXPECT_TRUE(contains(note(content), "message content sent after DATA")) << note(content);
   nlohmann::json dot = s.client(".\r\n");
   const nlohmann::json& message = dot["decoded"]["message"];
   EXPECT_EQ(message["size"], 25);
@@ -280,7 +282,9 @@ TEST(SmtpDecoder, PipelinedCommandsPairInOrderWithLatency) {
   EXPECT_EQ(data["decoded"]["pipelined"], true);
   EXPECT_TRUE(contains(note(data), "(pipelined: sent before the reply to RCPT)")) << note(data);
 
-  s.body("Blah blah blah...\r\n..etc. etc. etc.\r\n");
+  s.body("Blah blah blah...\r\n");
+  nlohmann::json second = s.body("..etc. etc. etc.\r\n");
+  EXPECT_EQ(second["decoded"]["content"]["offset"], 19);  // wire offset within the message
   nlohmann::json dot = s.client(".\r\n");
   EXPECT_EQ(dot["decoded"]["message"]["size"], 36);
   EXPECT_EQ(dot["decoded"]["message"]["wire_size"], 37);
