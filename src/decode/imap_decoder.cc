@@ -153,6 +153,7 @@ class ImapDecoder final : public SessionDecoder {
   imap::PendingCommands pending_;
   imap::Capabilities caps_;
   std::optional<bool> server_tls_;  // the server leg, from its events' over_tls and tls events
+  bool untagged_explained_ = false;  // the first untagged data line says what "*" means
   bool greeted_ = false;
   bool authenticated_ = false;
   bool compressed_ = false;
@@ -626,6 +627,13 @@ void ImapDecoder::status_or_data_effects(imap::Response& r, bool greeting, const
   }
   d["in_response_to"] = text::json_safe(c->tag, 100);
   ++c->untagged;
+  if (!untagged_explained_) {
+    // Said once per session (seed 001 explains it by hand): tags pair a command with its end.
+    untagged_explained_ = true;
+    std::string tag = text::json_safe(c->tag, 100);
+    note += " (untagged \"*\": data for " + tag + " " + c->name +
+            ", not its completion; the line tagged " + tag + " ends it)";
+  }
   if (r.type == "FETCH") ++c->fetched;
   if (r.type == "LIST" || r.type == "LSUB" || r.type == "XLIST") ++c->listed;
   if (r.type == "SEARCH" || r.type == "SORT") c->matches += d.value("count", uint64_t{0});

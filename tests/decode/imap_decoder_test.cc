@@ -210,6 +210,20 @@ TEST(ImapDecoder, SeedSessionIsExplainedStepByStep) {
     EXPECT_EQ(d["delimiter"], ".");
   }
   EXPECT_EQ(lists, 5);
+  // Seed 001: "Server responses that start with * are called untagged ... they don't represent the
+  // completion of a command". Said once, on the first untagged data line of a command.
+  size_t said = 0;
+  for (const auto& l : h.lines()) {
+    std::string n = l.value("note", "");
+    if (n.find("untagged \"*\"") != std::string::npos) {
+      ++said;
+      EXPECT_NE(n.find("(untagged \"*\": data for a2 LIST, not its completion; the line tagged a2 "
+                       "ends it)"),
+                std::string::npos)
+          << n;
+    }
+  }
+  EXPECT_EQ(said, 1u);
 
   // Every line carries a note.
   for (const auto& l : h.lines()) EXPECT_TRUE(l.contains("note")) << l.dump();

@@ -380,7 +380,9 @@ def imap_steps(literal_size: re.Pattern) -> list:
                    r"the server supports .*; logged in as alice"),
         'a2 LIST "" "*"',
         'a2 LIST: the client lists mailboxes matching "*"',
-        '* LIST: mailbox "INBOX" (\\HasNoChildren; hierarchy delimiter ".")',
+        # S1: "untagged responses ... don't represent the completion of a command".
+        re.compile(r'\* LIST: mailbox "[^"]+" .*\(untagged "\*": data for a2 LIST, not its '
+                   r'completion; the line tagged a2 ends it\)'),
         re.compile(r"a2 OK: LIST completed in .*; \d+ mailbox"),
         "a3 EXAMINE INBOX",
         'a3 EXAMINE: the client opens read-only "INBOX"',
@@ -419,6 +421,7 @@ def test_seeds_000_001_imap_over_implicit_tls(sandbox, proxy, mailtap_bin):
     r = one(mailtap_bin, p)
     r.tls_before_client_speaks("a1 LOGIN")
     r.explains(*imap_steps(re.compile(r"<literal \d+ bytes>")))
+    r.explains('* LIST: mailbox "INBOX" (\\HasNoChildren; hierarchy delimiter ".")')
     r.never_shows(alice.password)
 
 
@@ -437,6 +440,7 @@ def test_seed_000_imap_on_143_with_starttls(sandbox, proxy, mailtap_bin):
         re.compile(r"TLS client leg TLSv1\.[23] "),
         *imap_steps(re.compile(r"<literal \d+ bytes>"))[2:],
     )
+    r.explains('* LIST: mailbox "INBOX" (\\HasNoChildren; hierarchy delimiter ".")')
     # Both legs are encrypted when LOGIN is sent: no false alarm.
     assert "credentials_before_tls" not in r.text
     r.never_shows(alice.password)
