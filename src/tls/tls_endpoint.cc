@@ -50,7 +50,9 @@ struct TlsEndpoint::Impl {
   std::string backlog;  // ciphertext OpenSSL has not read yet when a feed returned
   ClientOptions client_options;
   std::string session_key;  // resumption: which cached sessions this connection may use
-  detail::ServerLeafState server_state;  // server role: read by the context's certificate callback
+  // Server role, until the handshake completes: read by the context's certificate callback.
+  // Freed afterwards (with the upstream certificate it mirrors): an idle session keeps none.
+  std::unique_ptr<detail::ServerLeafState> server_state;
 
   std::string held_plaintext;  // written before the handshake completed
   std::string plaintext_in;    // decrypted, waiting for take_plaintext
@@ -61,9 +63,11 @@ struct TlsEndpoint::Impl {
   bool close_sent = false;
   bool in_cycle = false;
   std::string error;
-  TlsInfo info;
+  // Allocated when the handshake completes: its certificate description is large and most of an
+  // idle session's life has no use for an empty one.
+  std::unique_ptr<TlsInfo> info;
   // The upstream certificate that failed verification (OpenSSL keeps no peer certificate then).
-  std::optional<CertificateInfo> rejected_certificate;
+  std::unique_ptr<CertificateInfo> rejected_certificate;
 
   static int on_verify(int preverify_ok, X509_STORE_CTX* store) noexcept {
     if (preverify_ok) return 1;
@@ -72,7 +76,8 @@ struct TlsEndpoint::Impl {
     auto* self = ssl ? static_cast<Impl*>(SSL_get_ex_data(ssl, endpoint_index())) : nullptr;
     if (self && !self->rejected_certificate) {
       try {
-        self->rejected_certificate = describe_certificate(X509_STORE_CTX_get0_cert(store));
+        self->rejected_certificate = std::make_unique<CertificateInfo>(
+            describe_certificate(X509_STORE_CTX_get0_cert(store)));
       } catch (...) {
         // Only used to word the error message; the verification fails either way.
       }
@@ -113,8 +118,8 @@ struct TlsEndpoint::Impl {
         fail_with(upstream_verify_message(verify));
         return;
       }
-    } else if (!server_state.error.empty()) {
-      fail_with("TLS handshake with the client failed: " + server_state.error);
+    } else if (server_state && !server_state->error.empty()) {
+      fail_with("TLS handshake with the client failed: " + server_state->error);
       return;
     }
     std::string message = std::string("TLS handshake with the ") + peer_name() + " failed: ";
@@ -181,6 +186,8 @@ struct TlsEndpoint::Impl {
 
   void on_handshake_complete() {
     handshake_done = true;
+    info = std::make_unique<TlsInfo>();
+    TlsInfo& info = *this->info;
     info.version = SSL_get_version(ssl.get());
     if (const SSL_CIPHER* cipher = SSL_get_current_cipher(ssl.get())) {
       info.cipher = SSL_CIPHER_get_name(cipher);
@@ -200,6 +207,9 @@ struct TlsEndpoint::Impl {
       const char* sni = SSL_get_servername(ssl.get(), TLSEXT_NAMETYPE_host_name);
       info.sni = sni ? sni : "";
       info.verification = "not applicable";
+      // The leaf is installed; the certificate callback never runs again (no renegotiation).
+      SSL_set_ex_data(ssl.get(), detail::server_state_index(), nullptr);
+      server_state.reset();
     }
   }
 
@@ -219,15 +229,18 @@ struct TlsEndpoint::Impl {
     }
   }
 
-  // Decrypts while there is input or buffered record data (h2o's decode loop).
+  // Decrypts while there is input or buffered record data (h2o's decode loop). Records are
+  // decrypted into a per-thread scratch piece and appended: growing the string by a whole piece
+  // before each SSL_read would zero 16 KiB per call, even for a 30-byte IMAP line.
   void read_plaintext() {
+    thread_local char scratch[kReadPiece];
     while (!failed && !peer_closed && (!wire.input.empty() || SSL_has_pending(ssl.get()) == 1)) {
-      size_t old_size = plaintext_in.size();
-      plaintext_in.resize(old_size + kReadPiece);
       size_t got = 0;
-      int ok = SSL_read_ex(ssl.get(), plaintext_in.data() + old_size, kReadPiece, &got);
-      plaintext_in.resize(old_size + (ok == 1 ? got : 0));
-      if (ok == 1) continue;
+      int ok = SSL_read_ex(ssl.get(), scratch, kReadPiece, &got);
+      if (ok == 1) {
+        plaintext_in.append(scratch, got);
+        continue;
+      }
       int ssl_error = SSL_get_error(ssl.get(), ok);
       if (ssl_error == SSL_ERROR_WANT_READ) break;
       if (ssl_error == SSL_ERROR_ZERO_RETURN) {
@@ -238,8 +251,6 @@ struct TlsEndpoint::Impl {
       fail_with(std::string("TLS error on the connection with the ") + peer_name() + ": " +
                 (errors.text.empty() ? describe_ssl_error(ssl_error) : errors.text));
     }
-    // An idle session should not keep a 16 KiB read buffer alive.
-    if (plaintext_in.empty()) std::string().swap(plaintext_in);
   }
 
   void cycle() {
@@ -279,10 +290,11 @@ TlsEndpoint::~TlsEndpoint() = default;
 std::unique_ptr<TlsEndpoint> TlsEndpoint::make_server(SSL_CTX* ctx, const LeafSpec& spec) {
   auto impl = std::make_unique<Impl>();
   impl->role = Role::server;
-  impl->server_state.spec = spec;
+  impl->server_state = std::make_unique<detail::ServerLeafState>();
+  impl->server_state->spec = spec;
   if (impl->attach(ctx)) {
     SSL_set_accept_state(impl->ssl.get());
-    SSL_set_ex_data(impl->ssl.get(), detail::server_state_index(), &impl->server_state);
+    SSL_set_ex_data(impl->ssl.get(), detail::server_state_index(), impl->server_state.get());
   }
   return std::unique_ptr<TlsEndpoint>(new TlsEndpoint(std::move(impl)));
 }
@@ -319,6 +331,7 @@ std::unique_ptr<TlsEndpoint> TlsEndpoint::make_client(SSL_CTX* ctx, const Client
           options.resumption_key + "|" + name + "|" + (options.verify ? "verified" : "insecure");
       resume_client_session(ssl, &impl->session_key);
     }
+    std::string().swap(impl->client_options.resumption_key);  // folded into session_key
     if (!ok) impl->fail_with(with_openssl_errors("cannot use '" + name + "' as the upstream name"));
   }
   return std::unique_ptr<TlsEndpoint>(new TlsEndpoint(std::move(impl)));
@@ -420,7 +433,7 @@ bool TlsEndpoint::peer_closed() const {
   return impl_->peer_closed;
 }
 TlsInfo TlsEndpoint::info() const {
-  return impl_->info;
+  return impl_->info ? *impl_->info : TlsInfo{};
 }
 
 }  // namespace mailtap::tls

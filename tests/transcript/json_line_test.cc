@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 
+#include <cstdint>
 #include <random>
 #include <string>
 #include <vector>
@@ -92,7 +93,7 @@ TEST(JsonLine, FallsBackWhenTheTextIsNotTheKnownOne) {
   std::string out;
   append_json_line(out, line, text);
   EXPECT_EQ(out, dumped(line));
-  // Short texts, non-objects and invalid UTF-8 elsewhere in the line go through dump() too.
+  // Short texts, non-objects and invalid UTF-8 elsewhere in the line come out as dump() too.
   std::string short_out;
   append_json_line(short_out, sample_line("short\r\n"), "short\r\n");
   EXPECT_EQ(short_out, dumped(sample_line("short\r\n")));
@@ -104,6 +105,75 @@ TEST(JsonLine, FallsBackWhenTheTextIsNotTheKnownOne) {
   std::string array_out;
   append_json_line(array_out, json::array({1, "two"}), text);
   EXPECT_EQ(array_out, "[1,\"two\"]");
+}
+
+// Any JSON value, written without nlohmann's serializer, must come out as dump() writes it:
+// strings with invalid UTF-8 (replaced by U+FFFD), overlong forms and surrogates, controls,
+// negative and huge integers, floats, nesting, empty containers.
+json random_value(std::mt19937& rng, int depth) {
+  static const std::vector<std::string> pieces = {"a",
+                                                  "Z",
+                                                  "0",
+                                                  " ",
+                                                  "\r\n",
+                                                  "\"",
+                                                  "\\",
+                                                  "\xc3\xa9",
+                                                  "\x7f",
+                                                  "\x01",
+                                                  "\xff",
+                                                  "\xc0\xaf",
+                                                  "\xed\xa0\x80",
+                                                  "\xf4\x90\x80\x80",
+                                                  "\xe2\x82",
+                                                  "\xf0\x9f\x93\xa7",
+                                                  "\xc2\x85",
+                                                  "plain text run"};
+  auto random_string = [&] {
+    std::string s;
+    for (size_t i = rng() % 12; i > 0; --i) s += pieces[rng() % pieces.size()];
+    return s;
+  };
+  switch (depth > 3 ? rng() % 6 : rng() % 8) {
+    case 0:
+      return random_string();
+    case 1:
+      return static_cast<int64_t>(rng()) - static_cast<int64_t>(rng()) * 4096;
+    case 2:
+      return static_cast<uint64_t>(rng()) << 32 | rng();
+    case 3:
+      return rng() % 2 == 0;
+    case 4:
+      return nullptr;
+    case 5:
+      return static_cast<double>(rng() % 100000) / 7.0;
+    case 6: {
+      json object = json::object();
+      for (size_t i = rng() % 5; i > 0; --i) object[random_string()] = random_value(rng, depth + 1);
+      return object;
+    }
+    default: {
+      json array = json::array();
+      for (size_t i = rng() % 5; i > 0; --i) array.push_back(random_value(rng, depth + 1));
+      return array;
+    }
+  }
+}
+
+TEST(JsonLine, AnyValueMatchesDump) {
+  std::mt19937 rng(20261122);
+  for (int round = 0; round < 3000; ++round) {
+    json value = random_value(rng, 0);
+    std::string out;
+    append_json_line(out, value);
+    ASSERT_EQ(out, dumped(value)) << round;
+  }
+  for (const json& edge : {json::object(), json::array(), json(""), json(INT64_MIN),
+                           json(UINT64_MAX), json(0), json(-0.0), json(1e300)}) {
+    std::string out;
+    append_json_line(out, edge);
+    EXPECT_EQ(out, dumped(edge));
+  }
 }
 
 }  // namespace

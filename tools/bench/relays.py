@@ -86,11 +86,13 @@ def ensure_mailtap_ca(mailtap: str, ca_dir: Path) -> Path:
 
 
 def start_mailtap(mailtap: str, name: str, workdir: Path, routes: list[Route], *, record: bool,
-                  ca_dir: Path, upstream_ca: Path, threads: int = 0) -> Relay:
+                  ca_dir: Path, upstream_ca: Path, threads: int = 0,
+                  wrapper: tuple[str, ...] = ()) -> Relay:
+    """`wrapper`: a command to run mailtap under (e.g. heaptrack); its pid is then the relay's."""
     workdir.mkdir(parents=True, exist_ok=True)
     ready_file = workdir / "ready.json"
     ready_file.unlink(missing_ok=True)
-    args = [mailtap, "proxy", "--ca-dir", str(ca_dir), "--upstream-ca", str(upstream_ca),
+    args = [*wrapper, mailtap, "proxy", "--ca-dir", str(ca_dir), "--upstream-ca", str(upstream_ca),
             "--ready-file", str(ready_file), "--max-connections", "100000",
             "--idle-timeout", "3600"]
     args += ["--transcripts", str(workdir / "transcripts")] if record else ["--no-transcripts"]

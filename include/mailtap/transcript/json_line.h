@@ -2,8 +2,10 @@
 // decoder, about 36 instructions a byte: for a relayed message, the "text" of its data lines is
 // nearly all the writer thread writes. Text already known to be transcript text (valid UTF-8, no
 // control character but TAB, LF and CR: is_transcript_text) needs no decoding, only the five
-// escapes, so it is copied in runs found eight bytes at a time. The output is byte for byte what
-// nlohmann's dump would have written.
+// escapes, so it is copied in runs found eight bytes at a time. Every other value is written by a
+// small serializer of our own (strings checked for UTF-8 eight bytes at a time, then escaped the
+// same way; nlohmann only for floats and for strings it would have to repair). The output is byte
+// for byte what nlohmann's dump would have written.
 #pragma once
 
 #include <nlohmann/json.hpp>
@@ -18,7 +20,7 @@ void append_json_text(std::string& out, std::string_view text);
 
 // Appends `line` (no newline) exactly as line.dump(-1, ' ', false, error_handler_t::replace)
 // would. When `line` is an object whose "text" member equals `known_text`, the caller vouches that
-// `known_text` is transcript text, and that member is written with append_json_text.
+// `known_text` is transcript text, and that member is written without a UTF-8 check.
 void append_json_line(std::string& out, const nlohmann::json& line,
                       std::string_view known_text = {});
 
