@@ -5,6 +5,10 @@
 #include <cstdio>
 #include <cstring>
 
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
 static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__,
               "escapes_in() finds the first byte to escape by its lowest bit");
 
@@ -29,6 +33,36 @@ constexpr uint64_t has_less(uint64_t v, uint8_t n) {
 // control); the lowest set bit is in the first such byte (little-endian: the lowest address).
 inline uint64_t escapes_in(uint64_t w) {
   return has_less(w, 0x20) | has_zero(w ^ (kOnes * '"')) | has_zero(w ^ (kOnes * '\\'));
+}
+
+#if defined(__SSE2__)
+// Bit i set when byte i of the sixteen at p must be escaped (x86-64 always has SSE2).
+inline unsigned escapes_in16(const char* p) {
+  const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
+  const __m128i control = _mm_cmpeq_epi8(_mm_min_epu8(v, _mm_set1_epi8(0x1f)), v);  // v <= 0x1f
+  const __m128i quote = _mm_cmpeq_epi8(v, _mm_set1_epi8('"'));
+  const __m128i backslash = _mm_cmpeq_epi8(v, _mm_set1_epi8('\\'));
+  return static_cast<unsigned>(
+      _mm_movemask_epi8(_mm_or_si128(control, _mm_or_si128(quote, backslash))));
+}
+#endif
+
+// How many bytes from p need no escape, found a block at a time: a whole block, or the bytes
+// before the first one that must be looked at (0 when it is p itself, or fewer than 8 remain).
+inline size_t plain_prefix(const char* p, const char* end) {
+#if defined(__SSE2__)
+  if (end - p >= 16) {
+    const unsigned found = escapes_in16(p);
+    return found == 0 ? 16 : static_cast<size_t>(__builtin_ctz(found));
+  }
+#endif
+  if (end - p >= 8) {
+    uint64_t w;
+    std::memcpy(&w, p, 8);
+    const uint64_t found = escapes_in(w);
+    return found == 0 ? 8 : static_cast<size_t>(__builtin_ctzll(found) / 8);
+  }
+  return 0;
 }
 
 void append_escape(std::string& out, unsigned char c) {
@@ -184,15 +218,9 @@ void append_json_text(std::string& out, std::string_view text) {
   const char* const end = p + text.size();
   const char* run = p;  // start of the bytes copied as they are
   while (p < end) {
-    if (end - p >= 8) {
-      uint64_t w;
-      std::memcpy(&w, p, 8);
-      uint64_t found = escapes_in(w);
-      if (found == 0) {
-        p += 8;
-        continue;
-      }
-      p += __builtin_ctzll(found) / 8;  // straight to the byte to escape
+    if (const size_t plain = plain_prefix(p, end)) {
+      p += plain;
+      continue;
     }
     const auto c = static_cast<unsigned char>(*p);
     if (c >= 0x20 && c != '"' && c != '\\') {
@@ -200,8 +228,14 @@ void append_json_text(std::string& out, std::string_view text) {
       continue;
     }
     out.append(run, static_cast<size_t>(p - run));
-    append_escape(out, c);
-    run = ++p;
+    if (c == '\r' && end - p >= 2 && p[1] == '\n') {
+      out.append("\\r\\n", 4);  // a line end, the most common escape by far: once, not twice
+      p += 2;
+    } else {
+      append_escape(out, c);
+      ++p;
+    }
+    run = p;
   }
   out.append(run, static_cast<size_t>(p - run));
   out += '"';

@@ -39,14 +39,23 @@ TEST(JsonLine, TextEscapesLikeNlohmann) {
                                     "caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x93\xa7 utf-8",
                                     std::string("nul\0inside", 10)};
   for (int c = 0; c < 0x20; ++c) cases.push_back("x" + std::string(1, static_cast<char>(c)) + "y");
-  // Every special at every offset around the eight-byte steps.
-  for (char special : {'"', '\\', '\r', '\n', '\t', '\x01'}) {
-    for (size_t at = 0; at < 20; ++at) {
-      std::string s(24, 'a');
+  // Every special at every offset around the sixteen- and eight-byte steps, alone and as a
+  // line end (CR LF is written as one escape pair), also split across a block boundary.
+  for (char special : {'"', '\\', '\r', '\n', '\t', '\x01', '\x1f', '\x7f'}) {
+    for (size_t at = 0; at < 40; ++at) {
+      std::string s(40, 'a');
       s[at] = special;
       cases.push_back(s);
+      if (at + 1 < s.size()) {
+        s[at] = '\r';
+        s[at + 1] = '\n';
+        cases.push_back(s);
+      }
     }
   }
+  cases.push_back("\r");
+  cases.push_back("ends with CR\r");
+  cases.push_back("\r\r\n\n\r\n");
   for (const auto& s : cases) EXPECT_EQ(fast_text(s), dumped(json(s))) << json(s).dump();
 }
 
