@@ -35,6 +35,9 @@ import sandbox as sandbox_lib  # noqa: E402  (tests/integration/sandbox.py)
 SIZES = {
     "full": dict(bulk_mb=50, bulk_reps=3, noops=2000, noop_chunks=5, smtp_messages=2000,
                  smtp_size=10_000, smtp_reps=3, idle=1000),
+    # The same workloads with fewer repetitions and messages: a few minutes on a quiet machine.
+    "small": dict(bulk_mb=50, bulk_reps=2, noops=2000, noop_chunks=4, smtp_messages=1000,
+                  smtp_size=10_000, smtp_reps=2, idle=1000),
     "tiny": dict(bulk_mb=1, bulk_reps=1, noops=100, noop_chunks=1, smtp_messages=40,
                  smtp_size=2_000, smtp_reps=1, idle=20),
 }
@@ -48,8 +51,12 @@ class Target:
         self.name, self.label, self.ports, self.cafile, self.relay = name, label, ports, cafile, relay
 
 
+_STARTED = time.monotonic()
+
+
 def log(message: str) -> None:
-    print(f"bench: {message}", file=sys.stderr, flush=True)
+    """Progress on stderr, with the seconds since the start (to size a run to a time budget)."""
+    print(f"bench: [{time.monotonic() - _STARTED:5.0f} s] {message}", file=sys.stderr, flush=True)
 
 
 def rotate(items: list, n: int) -> list:
