@@ -4,6 +4,10 @@
 #include <cstdint>
 #include <cstring>
 
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
 static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__,
               "is_transcript_text() finds the first byte to look at by its lowest bit");
 
@@ -39,27 +43,37 @@ constexpr uint64_t needs_a_closer_look(uint64_t w) {
   return (w & kHighs) | below_space | del;
 }
 
+// How many bytes from p are printable ASCII, found a block at a time: a whole block, or the bytes
+// before the first one that needs a look (0 when it is p itself, or fewer than 8 remain).
+inline size_t printable_prefix(const unsigned char* p, const unsigned char* end) {
+#if defined(__SSE2__)
+  if (end - p >= 16) {
+    const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
+    // Signed compare: bytes from 0x80 up are negative, so they fail "above 0x1f" too.
+    const __m128i printable = _mm_andnot_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8(0x7f)),
+                                               _mm_cmpgt_epi8(v, _mm_set1_epi8(0x1f)));
+    const unsigned look = ~static_cast<unsigned>(_mm_movemask_epi8(printable)) & 0xffffu;
+    return look == 0 ? 16 : static_cast<size_t>(__builtin_ctz(look));
+  }
+#endif
+  if (end - p >= 8) {
+    uint64_t w;
+    std::memcpy(&w, p, 8);
+    const uint64_t look = needs_a_closer_look(w);
+    return look == 0 ? 8 : static_cast<size_t>(__builtin_ctzll(look) / 8);
+  }
+  return 0;
+}
+
 }  // namespace
 
 bool is_transcript_text(std::string_view bytes) {
   const auto* p = reinterpret_cast<const unsigned char*>(bytes.data());
   const auto* end = p + bytes.size();
   while (p < end) {
-    if (end - p >= 8) {
-      uint64_t w;
-      std::memcpy(&w, p, 8);
-      const uint64_t look = needs_a_closer_look(w);
-      if (look == 0) {
-        p += 8;
-        continue;
-      }
-      // The lowest flagged bit is exact (borrows only run upwards from a true hit): skip the
-      // printable bytes before it, e.g. straight to a line's CR.
-      const auto skip = static_cast<size_t>(__builtin_ctzll(look) / 8);
-      if (skip > 0) {
-        p += skip;
-        continue;
-      }
+    if (const size_t printable = printable_prefix(p, end)) {
+      p += printable;  // e.g. straight to a line's CR
+      continue;
     }
     unsigned char c = *p;
     if (c < 0x80) {
