@@ -407,15 +407,21 @@ def imap_steps(literal_size: re.Pattern) -> list:
     ]
 
 
-def test_seeds_000_001_imap_over_implicit_tls(sandbox, proxy, mailtap_bin):
-    """S0 "IMAP 993" (s_client -connect :993) and S1's session: LOGIN, LIST, EXAMINE, FETCH,
-    LOGOUT, each command tagged and its completion carrying the tag back."""
+def deliver(sandbox, subject: str) -> None:
+    """A message in alice's mailbox, sent directly to the sandbox (the scripts FETCH/RETR 1)."""
     alice = sandbox.user("alice")
     run(["swaks", "--server", f"127.0.0.1:{sandbox.port('submission')}", "-tls",
          "--tls-ca-path", str(sandbox.ca), "--auth", "PLAIN", "--auth-user", alice.login,
          "--auth-password", alice.password, "--from", alice.address, "--to", alice.address,
-         "--header", "Subject: seed 001 message"], timeout=60)
-    sandbox.wait_for_message("seed 001 message")
+         "--header", f"Subject: {subject}"], timeout=60)
+    sandbox.wait_for_message(subject)
+
+
+def test_seeds_000_001_imap_over_implicit_tls(sandbox, proxy, mailtap_bin):
+    """S0 "IMAP 993" (s_client -connect :993) and S1's session: LOGIN, LIST, EXAMINE, FETCH,
+    LOGOUT, each command tagged and its completion carrying the tag back."""
+    alice = sandbox.user("alice")
+    deliver(sandbox, "seed 001 message")
     p = proxy("imaps")
     play(mailtap_bin, p, SCRIPTS / "imap-login-list-examine-fetch.mtscript", "implicit")
     r = one(mailtap_bin, p)
@@ -429,6 +435,7 @@ def test_seed_000_imap_on_143_with_starttls(sandbox, proxy, mailtap_bin):
     """S0 "IMAP 143": the greeting offers STARTTLS and LOGINDISABLED; mailtap run upgrades
     first, as a careful client must, and the same session follows over TLS."""
     alice = sandbox.user("alice")
+    deliver(sandbox, "seed 000 message")
     p = proxy("imap")
     play(mailtap_bin, p, SCRIPTS / "imap-login-list-examine-fetch.mtscript", "starttls")
     r = one(mailtap_bin, p)
@@ -452,11 +459,7 @@ def test_seed_000_imap_on_143_with_starttls(sandbox, proxy, mailtap_bin):
 def test_seed_003_pop3_user_pass_list_retr(sandbox, proxy, mailtap_bin):
     """S3 "Receiving Email": +OK greeting, USER, PASS, LIST, RETR, QUIT."""
     alice = sandbox.user("alice")
-    run(["swaks", "--server", f"127.0.0.1:{sandbox.port('submission')}", "-tls",
-         "--tls-ca-path", str(sandbox.ca), "--auth", "PLAIN", "--auth-user", alice.login,
-         "--auth-password", alice.password, "--from", alice.address, "--to", alice.address,
-         "--header", "Subject: seed 003 message"], timeout=60)
-    sandbox.wait_for_message("seed 003 message")
+    deliver(sandbox, "seed 003 message")
     p = proxy("pop3")
     play(mailtap_bin, p, SCRIPTS / "pop3-user-pass-list-retr.mtscript", "starttls")
     r = one(mailtap_bin, p)
