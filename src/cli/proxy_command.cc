@@ -29,6 +29,7 @@ struct ProxyFlags {
   double connect_timeout = 10, handshake_timeout = 10, idle_timeout = 600, line_timeout = 30;
   size_t max_line = 0;
   std::string ready_file;
+  std::string on_transcript_error = "close";
 };
 
 // Reads the JSON config: {"listeners": [...], and optional "transcripts", "ca_dir",
@@ -104,6 +105,9 @@ int run_proxy(ProxyFlags& f) {
   options.timeouts.idle_ms = static_cast<uint64_t>(f.idle_timeout * 1000);
   options.timeouts.line_ms = static_cast<uint64_t>(f.line_timeout * 1000);
   options.ready_file = f.ready_file;
+  options.on_transcript_error = f.on_transcript_error == "continue"
+                                    ? io::TranscriptErrorPolicy::continue_
+                                    : io::TranscriptErrorPolicy::close;
   options.transcripts.directory = f.transcripts;
   options.transcripts.write_files = !f.no_transcripts;
   options.transcripts.decode.reveal_secrets = f.reveal_secrets;
@@ -183,6 +187,13 @@ void add_proxy_command(CLI::App& app, int& status) {
       ->capture_default_str();
   cmd->add_option("--max-line", f->max_line,
                   "Longest client command line in octets (default: 512 SMTP/POP3, 8192 IMAP)");
+  cmd->add_option("--on-transcript-error", f->on_transcript_error,
+                  "When a transcript cannot be written (disk full, read-only directory): close "
+                  "ends that session with a protocol error (nothing is relayed unrecorded; an "
+                  "unwritable directory at start is fatal), continue relays it unrecorded. Either "
+                  "way stderr says so and the exit status is 3")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"close", "continue"}));
   cmd->add_option("--ready-file", f->ready_file,
                   "Write a JSON file with the bound addresses once listening (for scripts)");
   cmd->callback([f, &status] { status = run_proxy(*f); });

@@ -2,6 +2,8 @@
 
 #include <arpa/inet.h>
 
+#include <cstdio>
+
 #include "mailtap/tls/tls_endpoint.h"
 
 namespace mailtap::io {
@@ -31,6 +33,10 @@ std::string peer_of(uv_tcp_t* tcp, bool local) {
 }
 
 }  // namespace
+
+std::string_view to_string(TranscriptErrorPolicy p) {
+  return p == TranscriptErrorPolicy::close ? "close" : "continue";
+}
 
 Connection::Connection(uv_loop_t* loop, const ListenerContext& context, std::string session_id,
                        Finished finished)
@@ -62,7 +68,7 @@ void Connection::start() {
   header.upstream_tls = cfg.upstream_tls;
   header.upstream_insecure = context_.upstream_insecure;
   header.started_us = system_now_us();
-  transcript_ = context_.writer->open(header);
+  transcript_ = context_.writer->open(header, context_.stage);
 
   session::SessionConfig sc;
   sc.protocol = cfg.protocol;
@@ -135,6 +141,8 @@ void Connection::execute(session::Command& command) {
 // ---- legs ----------------------------------------------------------------------------------
 
 void Connection::on_plaintext(Side side, std::string_view bytes) {
+  check_transcript();
+  if (closing_) return;
   last_activity_ = uv_now(loop_);
   dispatch(session::BytesReceived{side, bytes});
   if (!session_->holding_partial_line()) {
@@ -263,7 +271,19 @@ void Connection::on_connected(uv_connect_t* req, int status) {
 
 void Connection::on_tick(uv_timer_t* t) { static_cast<Connection*>(t->data)->check_deadlines(); }
 
+void Connection::check_transcript() {
+  if (transcript_failure_handled_ || !transcript_ || !transcript_->failed()) return;
+  transcript_failure_handled_ = true;
+  bool close = context_.on_transcript_error == TranscriptErrorPolicy::close;
+  std::fprintf(stderr, "mailtap: session %s: its transcript cannot be written (%s); %s\n",
+               id_.c_str(), transcript_->failure().c_str(),
+               close ? "closing the session (--on-transcript-error close)"
+                     : "relaying continues unrecorded (--on-transcript-error continue)");
+  if (close && !closing_) shutdown("its transcript cannot be written");
+}
+
 void Connection::check_deadlines() {
+  check_transcript();
   uint64_t now = uv_now(loop_);
   const Timeouts& to = context_.timeouts;
   if (closing_) {

@@ -1,8 +1,11 @@
 #include "mailtap/io/proxy_server.h"
 
+#include <fcntl.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
 #include <fstream>
 #include <random>
 
@@ -46,6 +49,36 @@ bool ProxyServer::make_tls(WorkerTls& tls, std::string& error) {
   return true;
 }
 
+// Creates and removes a probe file, so a directory that cannot take transcripts (read-only, full,
+// not ours) is known before the first client arrives.
+bool ProxyServer::check_transcript_directory(std::string& error) {
+  const auto& t = options_.transcripts;
+  if (!t.write_files) return true;
+  std::string problem = writer_->last_error();  // the directory could not be created
+  if (problem.empty()) {
+    auto probe = t.directory / (".mailtap-probe-" + std::to_string(::getpid()));
+    int fd = ::open(probe.c_str(), O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0600);
+    if (fd < 0) {
+      problem = "cannot create files in transcript directory " + t.directory.string() + ": " +
+                std::strerror(errno);
+    } else {
+      ::close(fd);
+      ::unlink(probe.c_str());
+    }
+  }
+  if (problem.empty()) return true;
+  if (options_.on_transcript_error == TranscriptErrorPolicy::close) {
+    error = problem +
+            " (fix it, or pass --on-transcript-error continue to relay without transcripts)";
+    return false;
+  }
+  std::fprintf(stderr,
+               "mailtap: warning: %s; sessions will be relayed unrecorded "
+               "(--on-transcript-error continue)\n",
+               problem.c_str());
+  return true;
+}
+
 bool ProxyServer::setup(std::string& error) {
   if (options_.listeners.empty()) {
     error = "no listener: give --listen and --upstream, --listener SPEC, or --config FILE";
@@ -55,6 +88,7 @@ bool ProxyServer::setup(std::string& error) {
   for (auto& t : tls)
     if (!make_tls(t, error)) return false;
   writer_ = std::make_unique<transcript::TranscriptWriter>(options_.transcripts);
+  if (!check_transcript_directory(error)) return false;
   std::vector<ListenerContext> contexts;
   for (const auto& cfg : options_.listeners) {
     ListenerContext c;
@@ -62,6 +96,7 @@ bool ProxyServer::setup(std::string& error) {
     c.upstream_insecure = options_.trust.insecure;
     c.timeouts = options_.timeouts;
     c.writer = writer_.get();
+    c.on_transcript_error = options_.on_transcript_error;
     contexts.push_back(std::move(c));
   }
   const bool reuse_port = options_.threads > 1;
@@ -146,6 +181,11 @@ int ProxyServer::run() {
   writer_->flush();
   std::string werr = writer_->last_error();
   if (!werr.empty()) std::fprintf(stderr, "mailtap: transcript writing failed: %s\n", werr.c_str());
+  if (uint64_t failed = writer_->failed_sessions(); failed > 0) {
+    std::fprintf(stderr, "mailtap: %llu session(s) could not be fully recorded\n",
+                 static_cast<unsigned long long>(failed));
+    return 3;
+  }
   return 0;
 }
 

@@ -62,16 +62,39 @@ std::string WorkerShared::next_session_id() {
 ProxyWorker::ProxyWorker(size_t index, WorkerShared& shared, WorkerTls tls, Drained drained)
     : index_(index), shared_(shared), tls_(std::move(tls)), drained_cb_(std::move(drained)) {
   uv_loop_init(&loop_);
+  uv_prepare_init(&loop_, &before_poll_);
+  uv_check_init(&loop_, &after_poll_);
+  before_poll_.data = after_poll_.data = this;
+  uv_unref(reinterpret_cast<uv_handle_t*>(&before_poll_));
+  uv_unref(reinterpret_cast<uv_handle_t*>(&after_poll_));
 }
 
 ProxyWorker::~ProxyWorker() {
-  connections_.clear();
+  uv_prepare_stop(&before_poll_);
+  uv_check_stop(&after_poll_);
+  connections_.clear();  // their handles' last events go to the stage...
+  if (stage_) stage_->hand_off();  // ... and from there to the writer
   uv_loop_close(&loop_);
+}
+
+void ProxyWorker::on_loop_iteration(uv_handle_t* h) {
+  auto* self = static_cast<ProxyWorker*>(h->data);
+  if (!self->stage_->empty()) self->stage_->hand_off();
 }
 
 bool ProxyWorker::listen(std::vector<ListenerContext> contexts, bool reuse_port,
                          std::string& error) {
+  if (!stage_ && !contexts.empty() && contexts[0].writer) {
+    stage_ = contexts[0].writer->make_stage();
+    uv_prepare_start(&before_poll_, [](uv_prepare_t* p) {
+      on_loop_iteration(reinterpret_cast<uv_handle_t*>(p));
+    });
+    uv_check_start(&after_poll_, [](uv_check_t* c) {
+      on_loop_iteration(reinterpret_cast<uv_handle_t*>(c));
+    });
+  }
   for (auto& context : contexts) {
+    if (context.writer) context.stage = stage_;
     auto l = std::make_unique<Listener>();
     l->worker = this;
     l->context = std::move(context);
@@ -128,6 +151,8 @@ bool ProxyWorker::bind(Listener& l, bool reuse_port, std::string& error) {
 
 void ProxyWorker::run() {
   uv_run(&loop_, UV_RUN_DEFAULT);
+  // Stopped or out of work: what the last iteration recorded (close callbacks) goes now.
+  if (stage_) stage_->hand_off();
 }
 
 void ProxyWorker::on_connection(uv_stream_t* s, int status) {

@@ -1,15 +1,16 @@
-// The transcript writer thread. The event loop only moves events into a queue under a mutex; this
-// thread swaps the whole queue out, encodes and decodes each event, and appends the batch's lines
-// to each session's file with write(2). Nothing is buffered across batches in user space, so a
-// crash loses at most what was still queued.
+// The transcript writer thread. Event loops hand events over in bulk, once per loop iteration
+// (TranscriptStage), or one at a time (handles without a stage); this thread swaps the whole queue
+// out, encodes and decodes each event, and appends the batch's lines to each session's file with
+// write(2) at once: no lingering, nothing buffered across batches in user space. A crash loses at
+// most what was not yet handed over (the loop iteration in progress) and the batch being written.
 #include "mailtap/transcript/transcript_writer.h"
 
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
-#include <chrono>
 #include <condition_variable>
 #include <cstdio>
 #include <cstring>
@@ -28,13 +29,6 @@ namespace {
 // Rough JSON cost of an event beyond its payload, so a flood of tiny events is also bounded.
 constexpr size_t kEventOverhead = 160;
 
-// After each batch the writer thread lingers this long, taking what busy sessions record
-// meanwhile as its next batch. Only a writer asleep for lack of work is woken by record(), so
-// relaying a command costs the event loop a mutex, never a wake-up (a futex call and a thread
-// competing for its core) per event.
-constexpr auto kLinger = std::chrono::milliseconds(10);
-// ... unless this many bytes are waiting: a bulk transfer is written as it goes.
-constexpr size_t kWakeBytes = size_t{1} << 20;
 // A session's line buffer is kept between batches up to this size.
 constexpr size_t kKeepPending = 16 << 10;
 
@@ -94,6 +88,11 @@ struct SessionState {
   uint64_t dropped_events = 0;
   uint64_t dropped_bytes = 0;
 
+  // Set by the writer thread, read by the session's own thread (SessionTranscript::failed()).
+  std::atomic<bool> failed_flag{false};
+  mutable std::mutex failure_mutex;
+  std::string failure;
+
   ~SessionState() {
     if (fd >= 0) ::close(fd);
   }
@@ -110,6 +109,14 @@ struct Item {
 
 }  // namespace
 
+namespace detail {
+struct StagedItem {
+  ItemKind kind;
+  std::shared_ptr<SessionState> session;
+  Event event;
+};
+}  // namespace detail
+
 struct detail::WriterCore {
   WriterOptions options;
   bool enabled = false;  // anything to do at all: files or an observer
@@ -123,8 +130,8 @@ struct detail::WriterCore {
   uint64_t completed = 0;
   bool stopping = false;
   bool running = false;
-  bool sleeping = false;      // the writer thread waits for work with no time limit
-  bool flush_wanted = false;  // flush() waits: no lingering
+  bool sleeping = false;  // the writer thread waits for work: the next hand-off wakes it
+  std::atomic<uint64_t> failed_sessions{0};
 
   mutable std::mutex error_mutex;
   std::string last_error;
@@ -161,44 +168,70 @@ struct detail::WriterCore {
     ++enqueued;
   }
 
+  // Caller holds `mutex`. Queues one item, or drops it (data events beyond the memory bound).
+  void enqueue_locked(ItemKind kind, const std::shared_ptr<SessionState>& s, Event&& event) {
+    size_t cost = kEventOverhead;
+    if (kind == ItemKind::event && event.type == EventType::data) {
+      cost += event.bytes.size();
+      if (pending_bytes + cost > options.max_pending_bytes) {
+        ++s->dropped_events;
+        s->dropped_bytes += event.bytes.size();
+        return;
+      }
+    }
+    if (kind != ItemKind::open) {
+      Microseconds t = kind == ItemKind::event ? event.time_us : system_now_us();
+      push_overflow_warning_locked(s, t);
+    }
+    queue.push_back(Item{kind, s, std::move(event), cost});
+    pending_bytes += cost;
+    ++enqueued;
+  }
+
+  // Caller holds `mutex`. Whether the writer must be woken (it sleeps and there is work): one
+  // wake-up per hand-off at most, none while the writer is busy (it looks again when done).
+  bool wake_needed_locked() {
+    if (!sleeping || queue.empty()) return false;
+    sleeping = false;
+    return true;
+  }
+
+  // One item at once (handles without a stage).
   void enqueue(ItemKind kind, const std::shared_ptr<SessionState>& s, Event event) {
     if (!enabled) return;
     bool wake_writer;
     {
       std::lock_guard lock(mutex);
       if (stopping) return;
-      size_t cost = kEventOverhead;
-      if (kind == ItemKind::event && event.type == EventType::data) {
-        cost += event.bytes.size();
-        if (pending_bytes + cost > options.max_pending_bytes) {
-          ++s->dropped_events;
-          s->dropped_bytes += event.bytes.size();
-          return;
-        }
-      }
-      if (kind != ItemKind::open) {
-        Microseconds t = kind == ItemKind::event ? event.time_us : system_now_us();
-        push_overflow_warning_locked(s, t);
-      }
-      size_t before = pending_bytes;
-      queue.push_back(Item{kind, s, std::move(event), cost});
-      pending_bytes += cost;
-      ++enqueued;
-      // A lingering writer takes this within kLinger; wake one that sleeps, or one that lingers
-      // while a bulk transfer piles up.
-      wake_writer = sleeping || (before < kWakeBytes && pending_bytes >= kWakeBytes);
-      if (sleeping) sleeping = false;  // one wake-up is enough
+      enqueue_locked(kind, s, std::move(event));
+      wake_writer = wake_needed_locked();
     }
     if (wake_writer) wake.notify_one();
+  }
+
+  // A stage's items in one go.
+  void hand_off(std::vector<detail::StagedItem>& items) {
+    if (items.empty()) return;
+    if (!enabled) {
+      items.clear();
+      return;
+    }
+    bool wake_writer = false;
+    {
+      std::lock_guard lock(mutex);
+      if (!stopping) {
+        for (auto& item : items) enqueue_locked(item.kind, item.session, std::move(item.event));
+        wake_writer = wake_needed_locked();
+      }
+    }
+    if (wake_writer) wake.notify_one();
+    items.clear();  // releases session references outside the lock
   }
 
   void flush() {
     std::unique_lock lock(mutex);
     uint64_t target = enqueued;
-    if (completed < target) {
-      flush_wanted = true;
-      wake.notify_one();
-    }
+    if (completed < target) wake.notify_one();
     progress.wait(lock, [&] { return completed >= target || !running; });
   }
 
@@ -208,6 +241,12 @@ struct detail::WriterCore {
     set_error(message);
     if (s.error_reported) return;
     s.error_reported = true;
+    {
+      std::lock_guard lock(s.failure_mutex);
+      s.failure = message;
+    }
+    s.failed_flag.store(true, std::memory_order_release);
+    failed_sessions.fetch_add(1, std::memory_order_relaxed);
     if (options.observer) {
       nlohmann::json line = {{"t", system_now_us()},
                              {"type", "warning"},
@@ -322,17 +361,14 @@ struct detail::WriterCore {
     std::unordered_map<SessionState*, std::shared_ptr<SessionState>> live;
     for (;;) {
       {
+        // No lingering: whatever was handed over is written now, so a crash cannot take it.
         std::unique_lock lock(mutex);
-        auto urgent = [&] { return stopping || flush_wanted || pending_bytes >= kWakeBytes; };
-        wake.wait_for(lock, kLinger, urgent);
         if (queue.empty() && !stopping) {
-          flush_wanted = false;
           sleeping = true;
           wake.wait(lock, [&] { return !queue.empty() || stopping; });
           sleeping = false;
         }
         if (queue.empty()) break;  // stopping and drained
-        flush_wanted = false;
         batch.swap(queue);
       }
       size_t cost = 0;
@@ -383,25 +419,57 @@ struct detail::WriterCore {
 
 namespace {
 
+class Stage final : public TranscriptStage {
+ public:
+  explicit Stage(std::shared_ptr<detail::WriterCore> impl) : impl_(std::move(impl)) {}
+  ~Stage() override { hand_off(); }
+
+  void hand_off() override { impl_->hand_off(items_); }
+  bool empty() const override { return items_.empty(); }
+
+  void add(ItemKind kind, const std::shared_ptr<SessionState>& s, Event&& event) {
+    items_.push_back(detail::StagedItem{kind, s, std::move(event)});
+  }
+
+ private:
+  std::shared_ptr<detail::WriterCore> impl_;
+  std::vector<detail::StagedItem> items_;
+};
+
 class SessionHandle final : public SessionTranscript {
  public:
-  SessionHandle(std::shared_ptr<detail::WriterCore> impl, std::shared_ptr<SessionState> state)
-      : impl_(std::move(impl)), state_(std::move(state)) {}
+  SessionHandle(std::shared_ptr<detail::WriterCore> impl, std::shared_ptr<SessionState> state,
+                std::shared_ptr<Stage> stage)
+      : impl_(std::move(impl)), state_(std::move(state)), stage_(std::move(stage)) {}
   ~SessionHandle() override { finish(); }
 
   void record(Event event) override {
-    if (!finished_) impl_->enqueue(ItemKind::event, state_, std::move(event));
+    if (!finished_) put(ItemKind::event, std::move(event));
   }
   void finish() override {
     if (finished_) return;
     finished_ = true;
-    impl_->enqueue(ItemKind::finish, state_, Event{});
+    put(ItemKind::finish, Event{});
   }
   const std::filesystem::path& path() const override { return state_->path; }
+  bool failed() const override { return state_->failed_flag.load(std::memory_order_acquire); }
+  std::string failure() const override {
+    std::lock_guard lock(state_->failure_mutex);
+    return state_->failure;
+  }
 
  private:
+  void put(ItemKind kind, Event&& event) {
+    if (stage_) {
+      stage_->add(kind, state_, std::move(event));
+    } else {
+      impl_->enqueue(kind, state_, std::move(event));
+    }
+  }
+
   std::shared_ptr<detail::WriterCore> impl_;
   std::shared_ptr<SessionState> state_;
+  std::shared_ptr<Stage> stage_;
   bool finished_ = false;
 };
 
@@ -433,16 +501,31 @@ TranscriptWriter::~TranscriptWriter() {
     std::lock_guard lock(impl_->mutex);
     impl_->stopping = true;
   }
-  impl_->wake.notify_one();
+  impl_->wake.notify_one();  // a sleeping writer drains what is queued, then ends
   if (impl_->thread.joinable()) impl_->thread.join();
 }
 
-std::shared_ptr<SessionTranscript> TranscriptWriter::open(const SessionHeader& header) {
+std::shared_ptr<SessionTranscript> TranscriptWriter::open(
+    const SessionHeader& header, const std::shared_ptr<TranscriptStage>& stage) {
   auto state = std::make_shared<SessionState>();
   state->header = header;
   if (impl_->options.write_files) state->path = impl_->options.directory / file_name_for(header);
-  impl_->enqueue(ItemKind::open, state, Event{});
-  return std::make_shared<SessionHandle>(impl_, std::move(state));
+  // Only stages made by this writer are accepted (make_stage() is the only maker).
+  auto staged = std::static_pointer_cast<Stage>(stage);
+  if (staged) {
+    staged->add(ItemKind::open, state, Event{});
+  } else {
+    impl_->enqueue(ItemKind::open, state, Event{});
+  }
+  return std::make_shared<SessionHandle>(impl_, std::move(state), std::move(staged));
+}
+
+std::shared_ptr<TranscriptStage> TranscriptWriter::make_stage() {
+  return std::make_shared<Stage>(impl_);
+}
+
+uint64_t TranscriptWriter::failed_sessions() const {
+  return impl_->failed_sessions.load(std::memory_order_relaxed);
 }
 
 void TranscriptWriter::flush() {

@@ -8,6 +8,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <string_view>
 
 #include "mailtap/io/leg.h"
 #include "mailtap/io/listener_config.h"
@@ -26,6 +27,13 @@ struct Timeouts {
   uint64_t close_ms = 5'000;  // how long queued writes may take once the session is over
 };
 
+// What a session does when its transcript cannot be written (disk full, read-only directory).
+enum class TranscriptErrorPolicy {
+  close,     // end the session with a protocol-correct goodbye: nothing is relayed unrecorded
+  continue_  // keep relaying without a record
+};
+std::string_view to_string(TranscriptErrorPolicy p);
+
 // What every connection of one listener shares.
 struct ListenerContext {
   ListenerConfig config;
@@ -34,6 +42,10 @@ struct ListenerContext {
   bool upstream_insecure = false;
   Timeouts timeouts;
   transcript::TranscriptWriter* writer = nullptr;
+  // The event loop's stage (handed to the writer once per loop iteration); null: hand each
+  // event over at once.
+  std::shared_ptr<transcript::TranscriptStage> stage;
+  TranscriptErrorPolicy on_transcript_error = TranscriptErrorPolicy::close;
 };
 
 class Connection final : public LegOwner, public session::EventSink {
@@ -70,6 +82,8 @@ class Connection final : public LegOwner, public session::EventSink {
   static void on_tick(uv_timer_t* t);
   static void on_timer_closed(uv_handle_t* h);
   void check_deadlines();
+  // Applies --on-transcript-error once the writer has reported this session's file failed.
+  void check_transcript();
   void begin_close();
   void maybe_finished();
   Leg& leg(Side s) { return s == Side::client ? client_ : server_; }
@@ -93,6 +107,7 @@ class Connection final : public LegOwner, public session::EventSink {
   int open_handles_ = 3;  // client, server, timer
   bool closing_ = false;
   bool connecting_ = false;
+  bool transcript_failure_handled_ = false;
   uint64_t connect_started_ = 0;
   uint64_t handshake_started_ = 0;
   uint64_t last_activity_ = 0;

@@ -27,6 +27,9 @@ struct ProxyOptions {
   size_t max_connections = 1000;
   std::filesystem::path ready_file;  // written once every listener is bound
   transcript::WriterOptions transcripts;
+  // A session whose transcript cannot be written: closed (default) or relayed unrecorded. At
+  // start, an unwritable transcript directory is fatal under `close`, a warning under `continue`.
+  TranscriptErrorPolicy on_transcript_error = TranscriptErrorPolicy::close;
   // Event loops, each on its own thread and accepting on its own SO_REUSEPORT socket. 1: one
   // loop on the main thread, as plain as it gets.
   size_t threads = 1;
@@ -36,13 +39,14 @@ class ProxyServer {
  public:
   explicit ProxyServer(ProxyOptions options);
   ~ProxyServer();
-  // Sets everything up and runs until SIGINT/SIGTERM. Returns the exit status; on a setup
-  // failure prints why to stderr and returns 2.
+  // Sets everything up and runs until SIGINT/SIGTERM. Returns the exit status: 0; 2 after a
+  // setup failure (why is on stderr); 3 when some session's transcript could not be written.
   int run();
 
  private:
   bool setup(std::string& error);
   bool make_tls(WorkerTls& tls, std::string& error);
+  bool check_transcript_directory(std::string& error);
   void write_ready_file();
   static void on_signal(uv_signal_t* s, int signum);
   static void on_worker_exited(uv_async_t* a);

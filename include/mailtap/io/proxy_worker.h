@@ -85,6 +85,7 @@ class ProxyWorker {
   bool bind(Listener& l, bool reuse_port, std::string& error);
   static void on_connection(uv_stream_t* s, int status);
   static void on_request(uv_async_t* a);
+  static void on_loop_iteration(uv_handle_t* h);
   void refuse(Listener& l, uv_stream_t* server);
   void on_finished(Connection* c);
   void drained();
@@ -96,6 +97,12 @@ class ProxyWorker {
   uv_loop_t loop_;
   std::vector<std::unique_ptr<Listener>> listeners_;
   std::unordered_map<Connection*, std::unique_ptr<Connection>> connections_;
+  // Transcript events this loop's sessions record wait here and go to the writer thread once per
+  // loop iteration: from uv_check (after I/O callbacks) and uv_prepare (before the loop blocks,
+  // for what timers and close callbacks recorded). Neither hook keeps the loop alive.
+  std::shared_ptr<transcript::TranscriptStage> stage_;
+  uv_prepare_t before_poll_;
+  uv_check_t after_poll_;
   bool shutting_down_ = false;
   bool drained_ = false;
 

@@ -1,7 +1,14 @@
 // Writes transcripts off the event loop. One writer per process owns a background thread; each
-// session gets a SessionTranscript handle whose record() only enqueues. The thread encodes events
-// to JSON (text when printable, base64 otherwise), runs the protocol decoder, and appends to the
-// session's file (mode 0600) promptly, so a crash loses at most what was still queued.
+// session gets a SessionTranscript handle whose record() only appends to a queue. The thread
+// encodes events to JSON (text when printable, base64 otherwise), runs the protocol decoder, and
+// appends to the session's file (mode 0600) with write(2) as soon as it is handed the events.
+//
+// Hand-off. A handle opened without a stage hands each event over at once (a mutex, and a wake-up
+// when the writer sleeps). An event loop opens its handles on a TranscriptStage instead: record()
+// is then a plain append to a loop-local vector, and the loop calls hand_off() once per iteration
+// (io::ProxyWorker does, from uv_prepare and uv_check hooks), which moves everything under one lock
+// and wakes the writer at most once. A crash therefore loses at most what the current loop
+// iteration recorded, plus the batch the writer thread is writing at that instant.
 #pragma once
 
 #include <cstddef>
@@ -48,6 +55,23 @@ class SessionTranscript {
   virtual void record(Event event) = 0;  // cheap, never blocks on I/O
   virtual void finish() = 0;             // no more events; file closed once drained
   virtual const std::filesystem::path& path() const = 0;
+  // Any thread: the file could not be created or written (disk full, read-only directory); the
+  // session's lines are being discarded. Set by the writer thread, so it turns true some time
+  // after the failing event was recorded.
+  virtual bool failed() const = 0;
+  // Why, once failed() is true (empty before).
+  virtual std::string failure() const = 0;
+};
+
+// Events recorded on one thread (an event loop), handed to the writer in bulk. Not thread-safe:
+// record() on its handles, hand_off() and destruction all happen on the owning thread.
+class TranscriptStage {
+ public:
+  virtual ~TranscriptStage() = default;  // hands off what is left
+  // Moves every event recorded since the last call to the writer thread (one lock, and one
+  // wake-up only if the writer sleeps). Cheap when nothing was recorded.
+  virtual void hand_off() = 0;
+  virtual bool empty() const = 0;
 };
 
 class TranscriptWriter {
@@ -59,9 +83,17 @@ class TranscriptWriter {
 
   // File name: <UTC yyyymmddThhmmss.uuuuuuZ>-<protocol>-<session id>.jsonl. The header line is the
   // first line written.
-  std::shared_ptr<SessionTranscript> open(const SessionHeader& header);
-  // Blocks until everything enqueued so far is written (used at shutdown and in tests).
+  // With a stage, the handle's events wait on it until its next hand_off(); the stage must be
+  // used on one thread and outlive nothing in particular (handles keep it alive).
+  std::shared_ptr<SessionTranscript> open(const SessionHeader& header,
+                                          const std::shared_ptr<TranscriptStage>& stage = nullptr);
+  // A stage for one event loop's sessions (see the top of this file).
+  std::shared_ptr<TranscriptStage> make_stage();
+  // Blocks until everything handed to the writer so far is written (used at shutdown and in
+  // tests). Events still on a stage are not waited for: hand them off first.
   void flush();
+  // Sessions whose transcript could not be written so far (files not created or cut short).
+  uint64_t failed_sessions() const;
   // A problem writing (disk full, read-only); empty when all is well.
   std::string last_error() const;
 
