@@ -63,9 +63,6 @@ struct TlsEndpoint::Impl {
   bool close_sent = false;
   bool in_cycle = false;
   std::string error;
-  // Allocated when the handshake completes: its certificate description is large and most of an
-  // idle session's life has no use for an empty one.
-  std::unique_ptr<TlsInfo> info;
   // The upstream certificate that failed verification (OpenSSL keeps no peer certificate then).
   std::unique_ptr<CertificateInfo> rejected_certificate;
 
@@ -186,8 +183,17 @@ struct TlsEndpoint::Impl {
 
   void on_handshake_complete() {
     handshake_done = true;
-    info = std::make_unique<TlsInfo>();
-    TlsInfo& info = *this->info;
+    if (role == Role::server) {
+      // The leaf is installed; the certificate callback never runs again (no renegotiation).
+      SSL_set_ex_data(ssl.get(), detail::server_state_index(), nullptr);
+      server_state.reset();
+    }
+  }
+
+  // Read from the SSL when asked (once per handshake, by the leg that reports it) rather than
+  // kept: the upstream certificate's description would cost an idle session ~0.8 KiB.
+  TlsInfo describe() const {
+    TlsInfo info;
     info.version = SSL_get_version(ssl.get());
     if (const SSL_CIPHER* cipher = SSL_get_current_cipher(ssl.get())) {
       info.cipher = SSL_CIPHER_get_name(cipher);
@@ -207,10 +213,8 @@ struct TlsEndpoint::Impl {
       const char* sni = SSL_get_servername(ssl.get(), TLSEXT_NAMETYPE_host_name);
       info.sni = sni ? sni : "";
       info.verification = "not applicable";
-      // The leaf is installed; the certificate callback never runs again (no renegotiation).
-      SSL_set_ex_data(ssl.get(), detail::server_state_index(), nullptr);
-      server_state.reset();
     }
+    return info;
   }
 
   // Encrypts `bytes` now; the handshake must be complete.
@@ -433,7 +437,7 @@ bool TlsEndpoint::peer_closed() const {
   return impl_->peer_closed;
 }
 TlsInfo TlsEndpoint::info() const {
-  return impl_->info ? *impl_->info : TlsInfo{};
+  return impl_->handshake_done ? impl_->describe() : TlsInfo{};
 }
 
 }  // namespace mailtap::tls

@@ -58,7 +58,7 @@ class TlsEndpoint {
   bool failed() const;
   const std::string& error() const;  // what failed, with OpenSSL's reason and what to do
   bool peer_closed() const;          // close_notify received
-  TlsInfo info() const;              // valid once handshake_complete()
+  TlsInfo info() const;  // valid once handshake_complete(); read from the SSL on each call
 
  private:
   struct Impl;
