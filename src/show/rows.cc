@@ -188,6 +188,10 @@ std::vector<Row> build_rows(const nlohmann::json& header, const std::vector<nloh
       r.tls = v->tls;
       if (v->binary) {
         r.lines.push_back("<" + std::to_string(v->len) + " binary bytes>");
+      } else if (v->bytes == "\r\n" || v->bytes == "\n") {
+        // A bare line end (e.g. what ends an IMAP command after its literal) would show as an
+        // empty line that reads like nothing was sent.
+        r.lines.push_back(v->bytes == "\n" ? "<LF>" : "<CRLF>");
       } else {
         r.lines = transcript::display_lines(v->bytes, options.max_line_chars);
       }

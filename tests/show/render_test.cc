@@ -249,6 +249,20 @@ TEST(ShowRender, MessagePreviewShowsTheKeyHeaderFields) {
   EXPECT_EQ(listing.find("| 1 918"), std::string::npos) << listing;  // "1 918" is no header
 }
 
+// The line that ends an IMAP command after its literal is only CRLF: shown as such, not as an
+// empty line.
+TEST(ShowRender, BareLineEndIsNamed) {
+  json header = {{"type", "session"}, {"session", "s1"}, {"protocol", "imap"}, {"t", 1000}};
+  std::vector<json> events = {
+      {{"t", 2000}, {"seq", 1}, {"type", "data"}, {"from", "client"}, {"to", "server"},
+       {"frame", "line"}, {"tls", true}, {"len", 2}, {"text", "\r\n"},
+       {"note", "a1 APPEND: the client uploads a message"}}};
+  std::string text = render_to_string(header, events, Format::text);
+  EXPECT_NE(text.find("C: <CRLF>"), std::string::npos) << text;
+  std::string md = render_to_string(header, events, Format::markdown);
+  EXPECT_NE(md.find("`<CRLF>`"), std::string::npos) << md;
+}
+
 TEST(ShowRender, JsonIsTheTranscriptAsAnArray) {
   auto t = sample("show-json");
   json all = json::parse(render_to_string(t.header, t.events, Format::json));
