@@ -24,7 +24,7 @@ import subprocess
 import pytest
 
 from sandbox import run, swaks, unique_token
-from transcript_checks import data, data_bytes, of_type, validate_transcripts
+from transcript_checks import data, data_bytes, validate_transcripts
 
 REDACTED = re.compile(r"^<redacted len=\d+ h=[0-9a-f]+>$")
 
@@ -34,18 +34,6 @@ REDACTED = re.compile(r"^<redacted len=\d+ h=[0-9a-f]+>$")
 
 def sha256(b: bytes) -> str:
     return hashlib.sha256(b).hexdigest()
-
-
-def decoded_units(event: dict) -> list[dict]:
-    """The decoded object(s) of an event: one unit, or the units of {"items": [...]} when an
-    event held several (only when "items" is a list of objects)."""
-    d = event.get("decoded")
-    if not isinstance(d, dict):
-        return []
-    items = d.get("items")
-    if isinstance(items, list) and items and all(isinstance(i, dict) for i in items):
-        return items
-    return [d]
 
 
 def check_notes_everywhere(events: list[dict]) -> int:

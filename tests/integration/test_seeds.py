@@ -48,7 +48,6 @@ POP3
 from __future__ import annotations
 
 import re
-import subprocess
 from pathlib import Path
 
 import pytest
