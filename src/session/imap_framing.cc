@@ -1,6 +1,8 @@
 // IMAP framing: lines in both directions, and literals ({n}, {n+}, {n-}, ~{n}) streamed as
 // `literal` frames. A literal's bytes are data, never a command, whatever they read.
 #include <charconv>
+#include <string>
+#include <vector>
 
 #include "mailtap/session/framing.h"
 #include "mailtap/session/line_splitter.h"
@@ -51,6 +53,8 @@ class ImapFraming final : public Framing {
   }
 
   bool retract_last_client_command() override {
+    if (last_command_counted_ && !open_tags_.empty()) open_tags_.pop_back();
+    last_command_counted_ = false;
     if (sync_literal_pending_) {
       sync_literal_pending_ = false;
       client_.literal_left = 0;
@@ -59,6 +63,8 @@ class ImapFraming final : public Framing {
     }
     return client_.literal_left > 0 || client_.after_literal;
   }
+
+  size_t replies_owed() const override { return open_tags_.size(); }
 
  private:
   // With `one_line`, returns after the first complete line (`in` is advanced past what was used).
@@ -88,6 +94,7 @@ class ImapFraming final : public Framing {
       bool continuation = d.after_literal;
       if (!continuation) d.tag = std::string(word(line, 0));
       if (from == Side::server && !continuation) on_server_line(line);
+      if (from == Side::client && !continuation) count_command(line);
       d.literal_left = literal.size;
       d.after_literal = literal.announced;
       if (from == Side::client) sync_literal_pending_ = literal.synchronizing && literal.size > 0;
@@ -98,12 +105,29 @@ class ImapFraming final : public Framing {
     return std::nullopt;
   }
 
+  // Tags of commands the server has not completed yet. A line of one word is no command (IDLE's
+  // DONE, a SASL response); the list is bounded, so a server that never answers costs nothing.
+  void count_command(std::string_view line) {
+    last_command_counted_ = !word(line, 1).empty() && open_tags_.size() < kMaxOpenTags;
+    if (last_command_counted_) open_tags_.emplace_back(word(line, 0));
+  }
+
+  void complete_tag(std::string_view tag) {
+    for (auto it = open_tags_.begin(); it != open_tags_.end(); ++it) {
+      if (*it == tag) {
+        open_tags_.erase(it);
+        return;
+      }
+    }
+  }
+
   // A client that announced a synchronizing literal waits for "+" before sending it. When the
   // server ends that command instead (a tagged NO or BAD), no literal follows: the client's next
   // line is a new command, not literal data.
   void on_server_line(std::string_view line) {
-    if (!sync_literal_pending_) return;
     std::string_view tag = word(line, 0);
+    if (tag != "+" && tag != "*") complete_tag(tag);
+    if (!sync_literal_pending_) return;
     if (tag == "+" || tag == "*" || tag != client_.tag) return;
     sync_literal_pending_ = false;
     client_.literal_left = 0;
@@ -146,6 +170,9 @@ class ImapFraming final : public Framing {
   LineLimits limits_;
   Direction client_, server_;
   bool sync_literal_pending_ = false;  // the client announced {n} and waits for "+"
+  static constexpr size_t kMaxOpenTags = 1024;
+  std::vector<std::string> open_tags_;
+  bool last_command_counted_ = false;
 };
 
 }  // namespace

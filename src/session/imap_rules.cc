@@ -36,6 +36,8 @@ class ImapRules final : public ProtocolRules {
     return upper(word(line, 1)) == "OK" ? ReplyState::positive : ReplyState::negative;
   }
 
+  bool is_continuation(std::string_view line) const override { return word(line, 0) == "+"; }
+
   std::string fatal_error(std::string_view reason) const override {
     return "* BYE mailtap: " + std::string(reason) + "\r\n";
   }
@@ -68,6 +70,7 @@ class ImapRules final : public ProtocolRules {
 
   NegotiationStep negotiation_line(std::string_view line) override {
     using A = NegotiationStep::Action;
+    if (is_continuation(line)) return {A::fail, {}, continuation_to_starttls(line)};
     ReplyState r = starttls_reply(line, kOwnTag);
     if (r == ReplyState::more) return {};
     if (r == ReplyState::positive) return {A::start_tls, {}, {}};

@@ -57,6 +57,11 @@ class Pop3Framing final : public Framing {
     return false;
   }
 
+  // A list or body under way is the rest of a reply already dequeued.
+  size_t replies_owed() const override {
+    return awaiting_.size() + (mode_ == Mode::status ? 0 : 1);
+  }
+
  private:
   // With `one_line`, returns after the first complete line (`in` is advanced past what was used).
   std::optional<FramingError> feed_client(std::string_view& in, std::vector<Frame>& out,

@@ -27,6 +27,11 @@ class Pop3Rules final : public ProtocolRules {
     return is_ok(line) ? ReplyState::positive : ReplyState::negative;
   }
 
+  // "+ " (RFC 5034 SASL) and anything else starting with '+' that is not "+OK".
+  bool is_continuation(std::string_view line) const override {
+    return !line.empty() && line[0] == '+' && !is_ok(line);
+  }
+
   std::string fatal_error(std::string_view reason) const override {
     return "-ERR mailtap: " + std::string(reason) + "\r\n";
   }
@@ -48,6 +53,7 @@ class Pop3Rules final : public ProtocolRules {
   }
   NegotiationStep negotiation_line(std::string_view line) override {
     using A = NegotiationStep::Action;
+    if (is_continuation(line)) return {A::fail, {}, continuation_to_starttls(line)};
     if (is_ok(line)) return {A::start_tls, {}, {}};
     return {A::fail, {}, "the upstream refused STLS: " + std::string(trim_crlf(line))};
   }

@@ -1,8 +1,18 @@
 #include "mailtap/session/protocol_rules.h"
 
+#include <string>
+
 #include "session/rules_factories.h"
+#include "session/text_util.h"
 
 namespace mailtap::session {
+
+std::string continuation_to_starttls(std::string_view line) {
+  return "the upstream answered STARTTLS with a continuation request (\"" +
+         std::string(trim_crlf(line)) +
+         "\"), which is no reply to it; TLS to the upstream is required, so mailtap ended the "
+         "session";
+}
 
 std::unique_ptr<ProtocolRules> make_protocol_rules(Protocol protocol, std::string ehlo_name) {
   switch (protocol) {

@@ -2,6 +2,7 @@
 
 #include <utility>
 
+#include "session/rules_factories.h"
 #include "session/text_util.h"
 
 namespace mailtap::session {
@@ -180,7 +181,9 @@ void Session::on(const ShutdownRequested& e) {
 void Session::on(const BytesReceived& e) {
   size_t i = idx(e.side);
   bytes_in_[i] += e.bytes.size();
-  if (e.side == Side::client && (client_ == Client::starttls_sent || client_ == Client::upgrading)) {
+  if (e.side == Side::client && (client_ == Client::starttls_sent ||
+                                 client_ == Client::starttls_deferred ||
+                                 client_ == Client::upgrading)) {
     // Nothing the client sends between STARTTLS and the handshake may cross into TLS. Never
     // framed, so the stream inside TLS starts afresh.
     record_data(Party::client, Party::mailtap, FrameKind::raw, std::string(e.bytes), false);
@@ -235,6 +238,10 @@ void Session::on(const BytesReceived& e) {
   }
   // The upstream's positive STARTTLS reply was the last thing it said: now start TLS with it.
   if (e.side == Side::server && discard_[i]) start_upstream_tls();
+  // The replies the client was owed before its STARTTLS are all out, in cleartext: answer it.
+  if (e.side == Side::server && client_ == Client::starttls_deferred &&
+      framing_->replies_owed() == 0)
+    answer_starttls_for_client();
 }
 
 void Session::on_client_frame(Frame& frame) {
@@ -256,9 +263,12 @@ void Session::on_client_frame(Frame& frame) {
       record_data(Party::client, Party::mailtap, frame.kind, frame.bytes, false);
       framing_->retract_last_client_command();
       record(EventType::starttls, {{"leg", "client"}, {"phase", "requested"}, {"handled_by", "mailtap"}});
-      answer_client(rules_->starttls_ok(cmd.tag), "mailtap answers STARTTLS for the client leg");
       drop_rest(Side::client);
-      upgrade_client();
+      starttls_tag_ = cmd.tag;
+      client_ = Client::starttls_deferred;
+      // Replies to commands the client sent before STARTTLS (EHLO in the same segment) are owed
+      // first, in cleartext: were mailtap to answer now, they would arrive inside TLS.
+      if (framing_->replies_owed() == 0) answer_starttls_for_client();
       return;
     }
     if (cmd.starttls) {
@@ -373,6 +383,13 @@ void Session::on_starttls_reply(Frame& frame) {
     forward_to_client(frame);
     return;
   }
+  if (rules_->is_continuation(frame.bytes)) {
+    // Relaying it would leave the client and the server each waiting for the other, with the
+    // client's credentials the next thing it may send.
+    record_data(Party::server, Party::mailtap, frame.kind, frame.bytes, false);
+    fail("upstream_starttls_unavailable", continuation_to_starttls(frame.bytes));
+    return;
+  }
   ReplyState state = rules_->starttls_reply(frame.bytes, starttls_tag_);
   if (state != ReplyState::positive) {
     forward_to_client(frame);
@@ -470,6 +487,11 @@ void Session::deliver_synthesized(std::string bytes, std::string_view note) {
     pos = end;
   }
   send(Side::client, std::move(bytes));
+}
+
+void Session::answer_starttls_for_client() {
+  answer_client(rules_->starttls_ok(starttls_tag_), "mailtap answers STARTTLS for the client leg");
+  upgrade_client();
 }
 
 void Session::upgrade_client() {

@@ -59,6 +59,8 @@ class SmtpFraming final : public Framing {
     return false;
   }
 
+  size_t replies_owed() const override { return awaiting_.size(); }
+
  private:
   // With `one_line`, returns after the first complete line (`in` is advanced past what was used).
   std::optional<FramingError> feed_client(std::string_view& in, std::vector<Frame>& out,

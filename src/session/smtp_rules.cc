@@ -43,6 +43,10 @@ class SmtpRules final : public ProtocolRules {
     return code_of(line) == "220" ? ReplyState::positive : ReplyState::negative;
   }
 
+  bool is_continuation(std::string_view line) const override {
+    return line.size() >= 3 && line[0] == '3';
+  }
+
   std::string fatal_error(std::string_view reason) const override {
     return "421 4.4.0 mailtap: " + std::string(reason) + "\r\n";
   }
@@ -81,6 +85,10 @@ class SmtpRules final : public ProtocolRules {
       return {A::send, "STARTTLS\r\n", {}};
     }
     if (phase_ == Phase::starttls) {
+      if (is_continuation(line)) {
+        phase_ = Phase::done;
+        return {A::fail, {}, continuation_to_starttls(line)};
+      }
       ReplyState r = starttls_reply(line, {});
       if (r == ReplyState::more) return {};
       phase_ = Phase::done;

@@ -83,17 +83,50 @@ TEST(StarttlsCommandInjection, SmtpAnsweredByMailtapRsetNeverReachesTheServer) {
 
 // RFC 2920 lets EHLO only end a pipelined group, but a client may still send EHLO and STARTTLS
 // in one segment. When mailtap answers STARTTLS itself, its answer must wait for the EHLO reply,
-// which the client expects first, in cleartext.
-// KNOWN BUG (not fixed): mailtap answers at once, so the client reads "220" as its EHLO reply and
-// the EHLO reply arrives after StartTls, inside the TLS stream.
-TEST(StarttlsCommandInjection, DISABLED_SmtpAnsweredByMailtapWaitsForEarlierReplies) {
+// which the client expects first, in cleartext. (Found by tests/integration/test_attacks.py:
+// mailtap used to answer at once, so the client read "220" as its EHLO reply and the EHLO reply
+// arrived after StartTls, inside the TLS stream.)
+TEST(StarttlsCommandInjection, SmtpAnsweredByMailtapWaitsForEarlierReplies) {
   Playbook pb(config_for(Protocol::smtp, TlsMode::starttls, TlsMode::plain));
   open_session(pb);
-  pb >> from_client("EHLO a\r\nSTARTTLS\r\n") << to_server("EHLO a\r\n")
-     >> from_server("250-mail.example.net\r\n250 PIPELINING\r\n")
+  pb >> from_client("EHLO a\r\nSTARTTLS\r\nRSET\r\n") << to_server("EHLO a\r\n")
+     >> from_client("NOOP\r\n")  // still before the answer: dropped as well
+     >> from_server("250-mail.example.net\r\n")  // half the reply: still owed, nothing sent
+     >> from_server("250 PIPELINING\r\n")
      << to_client("250-mail.example.net\r\n250-PIPELINING\r\n250 STARTTLS\r\n")
      << to_client("220 2.0.0 Ready to start TLS (mailtap)\r\n")
+     << start_client_tls(pb.config())
+     >> tls_established(Side::client) >> from_client("EHLO b\r\n") << to_server("EHLO b\r\n");
+  ASSERT_FALSE(pb.failed());
+  const auto& t = pb.transcript();
+  EXPECT_EQ(data_bytes(t, Party::client, Party::server), "EHLO a\r\nEHLO b\r\n");
+  EXPECT_NE(find_data(t, Party::client, Party::mailtap, "RSET\r\n"), nullptr);
+  EXPECT_NE(find_data(t, Party::client, Party::mailtap, "NOOP\r\n"), nullptr);
+  EXPECT_TRUE(has_warning(t, "starttls_command_injection"));
+}
+
+// The same for IMAP (a tagged command still open) and POP3 (a multi-line reply under way).
+TEST(StarttlsCommandInjection, ImapAnsweredByMailtapWaitsForOpenCommands) {
+  Playbook pb(config_for(Protocol::imap, TlsMode::starttls, TlsMode::plain));
+  open_session(pb);
+  pb >> from_client("a NOOP\r\nb STARTTLS\r\nc NOOP\r\n") << to_server("a NOOP\r\n")
+     >> from_server("* 3 EXISTS\r\n") << to_client("* 3 EXISTS\r\n")
+     >> from_server("a OK NOOP completed\r\n") << to_client("a OK NOOP completed\r\n")
+     << to_client("b OK Begin TLS negotiation now (mailtap)\r\n")
      << start_client_tls(pb.config());
+  ASSERT_FALSE(pb.failed());
+  EXPECT_NE(find_data(pb.transcript(), Party::client, Party::mailtap, "c NOOP\r\n"), nullptr);
+}
+
+TEST(StarttlsCommandInjection, Pop3AnsweredByMailtapWaitsForTheWholeList) {
+  Playbook pb(config_for(Protocol::pop3, TlsMode::starttls, TlsMode::plain));
+  open_session(pb);
+  pb >> from_client("CAPA\r\nSTLS\r\n") << to_server("CAPA\r\n")
+     >> from_server("+OK Capability list follows\r\nUSER\r\n")
+     << to_client("+OK Capability list follows\r\n") << to_client("USER\r\n")
+     >> from_server(".\r\n") << to_client("STLS\r\n.\r\n")
+     << to_client("+OK Begin TLS negotiation (mailtap)\r\n") << start_client_tls(pb.config());
+  ASSERT_FALSE(pb.failed());
 }
 
 // Bytes that arrive in a later segment but before the handshake are dropped too.
@@ -275,6 +308,52 @@ TEST(StarttlsStripping, NegotiationFailsClosedWithAClearError) {
                   message.find("does not offer STARTTLS") != std::string::npos)
           << message;
       EXPECT_EQ(data_bytes(pb.transcript(), Party::server, Party::client), "");
+    }
+  }
+}
+
+// STARTTLS takes no continuation: "334", "+ " where its reply is due is neither an acceptance nor
+// a refusal, and the server now waits for something. Found by tests/integration/test_attacks.py:
+// IMAP used to wait for a tagged reply that never came (the client heard nothing), and in
+// passthrough the continuation was relayed, leaving the client's next line (its credentials)
+// dropped as injection with no answer.
+TEST(StarttlsStripping, ContinuationInsteadOfAReplyEndsTheSession) {
+  struct Case {
+    Protocol protocol;
+    std::string reply;
+  };
+  const Case cases[] = {{Protocol::smtp, "334 \r\n"},
+                        {Protocol::imap, "+ go ahead\r\n"},
+                        {Protocol::pop3, "+ \r\n"}};
+  for (const auto& c : cases) {
+    for (TlsMode client : {TlsMode::starttls, TlsMode::plain}) {
+      SCOPED_TRACE(std::string(to_string(c.protocol)) + ", client " + mode_name(client));
+      Playbook pb(config_for(c.protocol, client, TlsMode::starttls));
+      const Dialect& d = dialect(c.protocol);
+      if (client == TlsMode::starttls) {
+        open_session(pb);
+        std::string command = c.protocol == Protocol::smtp   ? "STARTTLS\r\n"
+                              : c.protocol == Protocol::imap ? "a STARTTLS\r\n"
+                                                             : "STLS\r\n";
+        pb >> from_client(command) << to_server(command) >> from_server(c.reply);
+      } else {
+        pb >> accepted() << connect_upstream() >> upstream_connected() >> from_server(d.greeting);
+        if (c.protocol == Protocol::smtp)
+          pb << to_server("EHLO mailtap.invalid\r\n") >> from_server("250 STARTTLS\r\n");
+        pb << to_server(c.protocol == Protocol::imap ? "mailtap1 STARTTLS\r\n"
+                        : c.protocol == Protocol::smtp ? "STARTTLS\r\n" : "STLS\r\n")
+           >> from_server(c.reply) << start_reading(Side::client);
+      }
+      pb << to_client_line_starting(d.fatal_prefix) << close_session();
+      ASSERT_FALSE(pb.failed());
+      const auto* error = find_event(pb.transcript(), EventType::error);
+      ASSERT_NE(error, nullptr);
+      EXPECT_EQ(error->fields.value("code", ""), "upstream_starttls_unavailable");
+      EXPECT_NE(error->fields.value("message", "").find("continuation"), std::string::npos);
+      EXPECT_EQ(data_bytes(pb.transcript(), Party::server, Party::client).find(c.reply),
+                std::string::npos);
+      EXPECT_NE(find_data(pb.transcript(), Party::server, Party::mailtap, c.reply), nullptr)
+          << pb.dump_transcript();
     }
   }
 }

@@ -66,6 +66,10 @@ class Framing {
   // when more of the command will still arrive (a non-synchronizing literal): the session cannot
   // tell those bytes from the next command and must end.
   virtual bool retract_last_client_command() { return false; }
+  // How many replies the server still owes for client commands it was sent (a multi-line reply or
+  // body still under way counts). When mailtap answers STARTTLS itself, its answer waits until
+  // these were relayed: the client reads them first, in cleartext, never inside TLS.
+  virtual size_t replies_owed() const { return 0; }
 };
 
 std::unique_ptr<Framing> make_framing(Protocol protocol, const LineLimits& limits);

@@ -60,6 +60,10 @@ class ProtocolRules {
   virtual std::string starttls_impossible(std::string_view /*greeting*/) const { return {}; }
   // Reply to a STARTTLS/STLS command (IMAP: matched by `tag`).
   virtual ReplyState starttls_reply(std::string_view line, std::string_view tag) const = 0;
+  // Whether a server line asks the client to go on (SMTP 3xx, IMAP and POP3 "+ "). STARTTLS
+  // takes no continuation, so such a line where its reply is due is neither an acceptance nor a
+  // refusal: the session cannot know what the server now expects, and ends.
+  virtual bool is_continuation(std::string_view /*line*/) const { return false; }
 
   // Words mailtap says itself. `reason` is for people; every message starts with "mailtap:".
   virtual std::string fatal_error(std::string_view reason) const = 0;  // then the session closes

@@ -50,7 +50,16 @@ class Session {
 
  private:
   enum class Upstream { idle, connecting, tls, greeting, negotiating, negotiating_tls, upgrading, ready };
-  enum class Client { waiting, tls_handshake, relaying, starttls_sent, upgrading };
+  // starttls_deferred: mailtap answers the client's STARTTLS itself once the upstream's replies
+  // to earlier commands have been relayed.
+  enum class Client {
+    waiting,
+    tls_handshake,
+    relaying,
+    starttls_sent,
+    starttls_deferred,
+    upgrading
+  };
 
   void on(const ClientAccepted& e);
   void on(const UpstreamConnected& e);
@@ -72,6 +81,7 @@ class Session {
   void relay_to_client(Frame& frame);
   void answer_client(std::string bytes, std::string_view note);
   void upgrade_client();
+  void answer_starttls_for_client();
   void start_upstream_tls();
   void deliver_synthesized(std::string bytes, std::string_view note);
   void drop_rest(Side side);
