@@ -4,13 +4,14 @@
 # private sandbox of real Dovecot and Postfix tools. Prints a table of absolute figures, ratios
 # to direct, relay CPU per MB and memory per idle session. Figures are never pass/fail.
 #
-# Usage: tools/bench.sh [--size tiny|small|full] [--mailtap BIN] [--threads N] [--json FILE]
-#                       [--no-haproxy] [--keep]
+# Usage: tools/bench.sh [--size tiny|small|full] [--mailtap BIN] [--threads N] [--also-threads N]
+#                       [--json FILE] [--no-haproxy] [--keep]
 #   --size tiny   everything at a tiny size, well under a minute (CI keeps the script working);
 #                 small: the full workloads with fewer repetitions and SMTP messages
 #   --mailtap     the binary (default: $MAILTAP_BIN, else build-perf/mailtap, else build/mailtap;
 #                 use a Release build for figures that mean anything)
 #   --threads N   run mailtap proxy with --threads N
+#   --also-threads N  add a column: mailtap (recording) with --threads N, in the same run
 #   --json FILE   also write the raw measurements
 #   --keep        leave the sandbox running and keep the work directory under /tmp
 #

@@ -134,7 +134,7 @@ def measure(target: Target, run, results: dict, key: str, units: float = 0.0) ->
     entry["units"] += units
     if relay:
         entry["cpu"].append(procstat.wait_cpu_settled(relay.pid) - cpu0)
-        if relay.name == "mailtap":
+        if relay.name in ("mailtap", "mailtap-threads"):
             stats = relays.transcript_stats(relay)
             entry.setdefault("transcript_bytes", 0)
             entry.setdefault("overflow_warnings", 0)
@@ -159,7 +159,7 @@ def idle_memory(target: Target, count: int, results: dict) -> None:
     results.setdefault("idle", {})[target.name] = {
         "sessions": count, "rss_before_kib": before, "rss_after_kib": after,
         "kib_per_session": (after - before) / count}
-    if relay.name == "mailtap":
+    if relay.name in ("mailtap", "mailtap-threads"):
         relays.clear_transcripts(relay)
 
 
@@ -216,6 +216,11 @@ def run_benchmark(args, workdir: Path) -> dict:
                                      routes, record=record, ca_dir=ca_dir, upstream_ca=sb.ca,
                                      threads=args.threads)
             started.append(r)
+        if args.also_threads:
+            # The same recording relay with several event loops, side by side with the others.
+            started.append(relays.start_mailtap(
+                args.mailtap, "mailtap-threads", workdir / "mailtap-threads", routes, record=True,
+                ca_dir=ca_dir, upstream_ca=sb.ca, threads=args.also_threads))
         if not args.no_haproxy:
             if relays.haproxy_available():
                 started.append(relays.start_haproxy("haproxy", workdir / "haproxy", routes,
@@ -293,6 +298,8 @@ def main() -> int:
     parser.add_argument("--size", choices=sorted(SIZES), default="full")
     parser.add_argument("--mailtap", required=True, help="the mailtap binary")
     parser.add_argument("--threads", type=int, default=0, help="mailtap proxy --threads N")
+    parser.add_argument("--also-threads", type=int, default=0, metavar="N",
+                        help="add a column: mailtap (recording) with --threads N")
     parser.add_argument("--json", help="also write the raw results here")
     parser.add_argument("--no-haproxy", action="store_true")
     parser.add_argument("--keep", action="store_true", help="keep the sandbox and work directory")

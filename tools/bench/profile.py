@@ -92,7 +92,14 @@ def main() -> int:
         port = int(json.loads(ready.read_text())["listeners"][0]["listen"].rpartition(":")[2])
         cafile = ca_dir / "ca.pem"
         # Warm up (leaf minted, first handshake), then count only the workload.
-        clients.close_all(clients.open_idle_sessions(port, cafile, 1))
+        if service == "pop3s":
+            warm = clients.LineConnection(port, cafile)
+            warm.read_line()  # +OK greeting
+            warm.sock.sendall(b"QUIT\r\n")
+            warm.read_line()
+            warm.close()
+        else:
+            clients.close_all(clients.open_idle_sessions(port, cafile, 1))
         session = None
         if args.workload == "noop":  # connected and logged in before counting starts
             session = clients.LineConnection(port, cafile)
