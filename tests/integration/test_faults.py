@@ -105,6 +105,7 @@ def test_upstream_reset_in_the_middle_of_data(proxy):
     c.sendall(b"Subject: reset test\r\n\r\npart-one\r\n")
     rest, how = read_to_eof(c)
     c.close()
+    print(f"client got {rest!r}, then {how}")
     assert not up.errors, up.errors
     assert_alive_and_clean_exit(p)
     [events] = validate_transcripts(p)
@@ -136,8 +137,9 @@ def test_upstream_reset_in_the_middle_of_an_imap_literal(proxy):
         c.sendall(b"L" * 200000)
     except (BrokenPipeError, ConnectionResetError):
         pass  # mailtap may already have closed: that is the point
-    read_to_eof(c)
+    rest, how = read_to_eof(c)
     c.close()
+    print(f"client got {rest!r}, then {how}")
     assert not up.errors, up.errors
     assert_alive_and_clean_exit(p)
     [events] = validate_transcripts(p)
@@ -159,10 +161,13 @@ def test_upstream_reset_in_the_middle_of_the_tls_handshake(proxy):
     c = connect(p.port)
     said, how = read_to_eof(c)
     c.close()
+    print(f"client got {said!r}, then {how}")
     assert not up.errors, up.errors
     assert said == b"" or said.startswith(b"* BYE mailtap:"), said
     assert_alive_and_clean_exit(p)
     [events] = validate_transcripts(p)
+    print("transcript:", [(e["type"], e.get("code") or e.get("reason")) for e in events
+                          if e["type"] in ("error", "warning", "close")])
     assert of_type(events, "tls") == []
     problems = codes(events, "error") + [closes(events).get("server", {}).get("reason", "")]
     assert any(x and ("tls" in x or "reset" in x) for x in problems), events
@@ -197,10 +202,13 @@ def test_tls_alert_in_the_middle_of_a_session(proxy, tmp_path):
     c.sendall(b"a2 NOOP\r\n")
     said, how = read_to_eof(c)
     c.close()
+    print(f"client got {said!r}, then {how}")
     assert b"a2 OK" not in said
     assert not up.errors, up.errors
     assert_alive_and_clean_exit(p)
     [events] = validate_transcripts(p)
+    print("transcript:", [(e["type"], e.get("code") or e.get("reason")) for e in events
+                          if e["type"] in ("error", "warning", "close")])
     assert [e["leg"] for e in of_type(events, "tls")] == ["server"]
     server_close = closes(events).get("server", {})
     explained = codes(events, "error") + [server_close.get("reason", "")]
