@@ -21,6 +21,7 @@ Run: MAILTAP_BIN=build/mailtap /usr/bin/python3 -m pytest -q -p no:cacheprovider
 
 from __future__ import annotations
 
+import json
 import ssl
 
 import pytest
@@ -133,11 +134,16 @@ def assert_told_fatal(client: Conn, proto: str, *needles: bytes) -> bytes:
 # Command injection (CVE-2011-0411 class): commands pipelined after STARTTLS in one segment.
 # ---------------------------------------------------------------------------------------------
 
-INJECTION = {  # (the one segment the client sends, the injected command in it)
-    "smtp": (b"EHLO a\r\nSTARTTLS\r\nRSET\r\n", b"RSET\r\n"),
-    "imap": (b"a STARTTLS\r\nb NOOP\r\n", b"b NOOP\r\n"),
-    "pop3": (b"STLS\r\nCAPA\r\n", b"CAPA\r\n"),
+INJECTED = {  # payload -> proto -> the command pipelined after STARTTLS
+    "guide": {"smtp": b"RSET\r\n", "imap": b"b NOOP\r\n", "pop3": b"CAPA\r\n"},
+    # CVE-2011-0411 as exploited: the attacker's command runs with the victim's TLS session
+    "credentials": {"smtp": CREDENTIALS["smtp"], "imap": CREDENTIALS["imap"],
+                    "pop3": CREDENTIALS["pop3"]},
 }
+INJECTED_PREFIX = {"smtp": b"AUTH PLAIN ", "imap": b"b LOGIN alice ", "pop3": b"USER alice\r\n"}
+SECRETS = {"smtp": b"AGFsaWNlAHMzY3IzdC1wYXNz", "imap": b"s3cr3t-pass"}
+BEFORE_INJECTED = {"smtp": b"EHLO a\r\nSTARTTLS\r\n", "imap": b"a STARTTLS\r\n",
+                   "pop3": b"STLS\r\n"}
 AFTER_TLS = {"smtp": b"EHLO b\r\n", "imap": b"c NOOP\r\n", "pop3": b"STAT\r\n"}
 
 
@@ -150,19 +156,23 @@ def answer_after_tls(proto: str, line: bytes) -> bytes:
             "pop3": b"+OK scripted got " + seen + b"\r\n"}[proto]
 
 
+@pytest.mark.parametrize("payload", ["guide", "credentials"])
 @pytest.mark.parametrize("upstream_tls", ["starttls", "implicit", "plain"])
 @pytest.mark.parametrize("proto", PROTOS)
-def test_command_injection_after_starttls(proxy, pki, proto, upstream_tls):
+def test_command_injection_after_starttls(proxy, pki, proto, upstream_tls, payload):
     """Attack: the client pipelines a command after STARTTLS/STLS in the same segment
     (SMTP `EHLO a\\r\\nSTARTTLS\\r\\nRSET\\r\\n`, IMAP `a STARTTLS\\r\\nb NOOP\\r\\n`, POP3
-    `STLS\\r\\nCAPA\\r\\n`), hoping it is executed inside TLS (CVE-2011-0411).
+    `STLS\\r\\nCAPA\\r\\n`; or, as CVE-2011-0411 was exploited, `AUTH PLAIN ...` /
+    `b LOGIN ...` / `USER ...`), hoping it is executed inside TLS.
     mailtap: passes STARTTLS through (upstream starttls) or answers it itself (upstream
     implicit/plain), drops the pipelined command, and the conversation inside TLS starts afresh:
     the server's first TLS command is the client's first TLS command, and the client's first
     reply inside TLS answers it.
-    Transcript: the injected bytes as `client → mailtap` data, never `client → server`; warning
-    `starttls_command_injection`; TLS on the client leg."""
-    segment, injected = INJECTION[proto]
+    Transcript: the injected bytes as `client → mailtap` data (a password redacted, and found
+    nowhere in the file), never `client → server`; warning `starttls_command_injection`; TLS on
+    the client leg."""
+    injected = INJECTED[payload][proto]
+    segment = BEFORE_INJECTED[proto] + injected
     passthrough = upstream_tls == "starttls"
     ctx = pki.server_context()
 
@@ -214,8 +224,13 @@ def test_command_injection_after_starttls(proxy, pki, proto, upstream_tls):
     warnings, errors = warnings_and_errors(events)
     assert "starttls_command_injection" in warnings
     assert errors == []
-    assert injected in joined(events, "client", "mailtap")
-    assert injected not in joined(events, "client", "server")
+    # Passwords are redacted in transcripts (no --reveal-secrets): the dropped line is recorded
+    # up to its secret, and the secret appears nowhere in the file.
+    recorded = injected if payload == "guide" else INJECTED_PREFIX[proto]
+    assert recorded in joined(events, "client", "mailtap")
+    assert recorded not in joined(events, "client", "server")
+    if payload == "credentials" and proto != "pop3":
+        assert not any(SECRETS[proto] in json.dumps(e).encode() for e in events)
     requested = [e for e in of_type(events, "starttls") if e["phase"] == "requested"]
     assert requested and requested[0]["handled_by"] == ("server" if passthrough else "mailtap")
     assert "client" in tls_legs(events)
@@ -850,3 +865,45 @@ def test_static_rsa_cbc_sha1_upstream_is_refused_by_default(proxy, pki, proto):
     assert not server_tls, f"mailtap completed TLS with the upstream: {server_tls[0]['cipher']}"
     assert line.startswith(FATAL_PREFIX[proto]), line
     assert warnings_and_errors(events)[1] == ["upstream_tls_failed"]
+
+
+@pytest.mark.parametrize("client_tls", ["plain", "implicit"])
+@pytest.mark.parametrize("proto", PROTOS)
+def test_starttls_where_the_client_leg_has_none_is_refused(proxy, pki, proto, client_tls):
+    """Attack: on a client leg without STARTTLS (plain, or already TLS), the client sends
+    STARTTLS with a command pipelined after it, hoping for a transition anyway.
+    mailtap: refuses STARTTLS itself (`454 4.7.0 mailtap:` / `a NO mailtap:` / `-ERR mailtap:`,
+    "does not offer TLS" or "already active"); there is no transition, so the next command is an
+    ordinary command and is relayed. The server never sees STARTTLS.
+    Transcript: STARTTLS as `client → mailtap`, the refusal `mailtap → client`, the next command
+    `client → server`; no `starttls` event and no warning or error."""
+    ctx = pki.server_context()
+    segment, _ = {"smtp": (b"STARTTLS\r\nNOOP\r\n", None), "imap": (b"a STARTTLS\r\nc NOOP\r\n", None),
+                  "pop3": (b"STLS\r\nSTAT\r\n", None)}[proto]
+    following = segment[segment.index(b"\n") + 1:]
+
+    def script(conn: Conn):
+        conn.send(GREETING[proto])
+        line = conn.read_line()
+        conn.send(answer_after_tls(proto, line))
+        serve_quit(conn, proto)
+
+    server = ScriptedServer(script, implicit_tls=ctx)
+    p = start_proxy(proxy, pki, server, proto, client_tls, "implicit")
+    client = open_client(p, client_tls)
+    client.expect_line(GREETING_PREFIX[proto])
+    client.send(segment)
+    refusal = client.read_line()
+    assert refusal.startswith({"smtp": b"454 4.7.0 mailtap: ", "imap": b"a NO mailtap: ",
+                               "pop3": b"-ERR mailtap: "}[proto]), refusal
+    assert (b"already active" if client_tls == "implicit" else b"does not offer TLS") in refusal
+    assert client.read_line() == answer_after_tls(proto, following)
+    client_quit(client, proto)
+    conn = server.join()
+    assert conn.received_tls == following + QUIT[proto][0]
+    events = the_transcript(p)
+    assert warnings_and_errors(events) == ([], [])
+    assert of_type(events, "starttls") == []
+    assert joined(events, "client", "mailtap") == segment[:segment.index(b"\n") + 1]
+    assert refusal in joined(events, "mailtap", "client")
+    assert following in joined(events, "client", "server")
