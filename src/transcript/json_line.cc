@@ -212,7 +212,10 @@ void append_value(std::string& out, const json& value) {
 }  // namespace
 
 void append_json_text(std::string& out, std::string_view text) {
-  out.reserve(out.size() + text.size() + text.size() / 16 + 2);
+  // One allocation for a message-sized text instead of a doubling per escape run; short texts
+  // grow the buffer as appends do (a reserve per line would leave each session's kept line
+  // buffer larger than it needs).
+  if (text.size() >= 4096) out.reserve(out.size() + text.size() + text.size() / 16 + 2);
   out += '"';
   const char* p = text.data();
   const char* const end = p + text.size();
