@@ -6,6 +6,7 @@
 #include <string>
 
 #include "bench_sessions.h"
+#include "mailtap/transcript/bytes_codec.h"
 #include "mailtap/transcript/json_line.h"
 #include "mailtap/transcript/transcript_writer.h"
 
@@ -79,5 +80,32 @@ void BM_JsonText(benchmark::State& state, bool fast) {
 }
 BENCHMARK_CAPTURE(BM_JsonText, nlohmann_dump, false);
 BENCHMARK_CAPTURE(BM_JsonText, append_json_text, true);
+
+// The line as the writer thread writes it: encode_event, then append_json_line with the event's
+// bytes as the known text (a data line) or without (a short line goes through our serializer).
+void BM_EncodeAndAppendLine(benchmark::State& state) {
+  size_t size = static_cast<size_t>(state.range(0));
+  std::string bytes = bench::message_body(std::max<size_t>(size, 4));
+  bytes.resize(size);
+  transcript::Event event = data_event(bytes);
+  uint64_t seq = 0;
+  std::string out;
+  for (auto _ : state) {
+    nlohmann::json j = transcript::encode_event(event, ++seq);
+    out.clear();
+    transcript::append_json_line(out, j, event.bytes);
+    benchmark::DoNotOptimize(out.data());
+  }
+  state.SetBytesProcessed(static_cast<int64_t>(state.iterations() * size));
+}
+BENCHMARK(BM_EncodeAndAppendLine)->Arg(30)->Arg(64 << 10);
+
+// The text-or-base64 decision made for every data event.
+void BM_IsTranscriptText(benchmark::State& state) {
+  std::string text = bench::message_body(64 << 10);
+  for (auto _ : state) benchmark::DoNotOptimize(transcript::is_transcript_text(text));
+  state.SetBytesProcessed(static_cast<int64_t>(state.iterations() * text.size()));
+}
+BENCHMARK(BM_IsTranscriptText);
 
 }  // namespace
