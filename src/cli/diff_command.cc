@@ -1,10 +1,11 @@
 // `mailtap diff A B`: how two captured sessions differ, by meaning rather than by bytes.
+#include "mailtap/diff/diff_command.h"
+
 #include <unistd.h>
 
 #include <iostream>
 
 #include "cli/subcommands.h"
-#include "mailtap/diff/diff_command.h"
 
 namespace mailtap::cli {
 
@@ -16,12 +17,14 @@ void add_diff_command(CLI::App& app, int& status) {
   auto only_differences = std::make_shared<bool>(false);
   auto* cmd = app.add_subcommand(
       "diff",
-      "Compare two transcripts by meaning: commands aligned one by one, replies compared by status, "
+      "Compare two transcripts by meaning: commands aligned one by one, replies compared by "
+      "status, "
       "enhanced code, capability sets and text, volatile values (dates, queue ids, UIDVALIDITY, "
       "nonces...) ignored. Exit 0 same, 1 different, 2 trouble.\n"
       "Example: mailtap diff postfix.jsonl exim.jsonl --ignore-banners");
-  cmd->add_option("a", *a, "First transcript (.jsonl)")->required();
-  cmd->add_option("b", *b, "Second transcript (.jsonl)")->required();
+  // Not ->required(): CLI11 would say only "b is required"; the callback says what is missing.
+  cmd->add_option("A", *a, "First transcript (.jsonl, from mailtap proxy or mailtap run)");
+  cmd->add_option("B", *b, "Second transcript (.jsonl)");
   cmd->add_option("--format", options->format, "text or json")
       ->check(CLI::IsMember({"text", "json"}))
       ->capture_default_str();
@@ -41,6 +44,12 @@ void add_diff_command(CLI::App& app, int& status) {
   cmd->add_flag("--only-differences", *only_differences, "Do not list the steps that are the same");
   cmd->add_flag("-q,--quiet", options->quiet, "Print nothing; only the exit status tells");
   cmd->callback([a, b, options, color, only_differences, &status] {
+    if (a->empty() || b->empty()) {
+      std::cerr << "mailtap diff: needs two transcripts to compare, e.g. mailtap diff "
+                   "postfix.jsonl exim.jsonl (see mailtap diff --help)\n";
+      status = 2;
+      return;
+    }
     options->color = *color == "always" || (*color == "auto" && ::isatty(1));
     options->show_same = !*only_differences;
     status = diff::run_diff(*a, *b, *options, std::cout, std::cerr);

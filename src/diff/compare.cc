@@ -9,10 +9,14 @@ namespace mailtap::diff {
 
 std::string_view to_string(PairStatus s) {
   switch (s) {
-    case PairStatus::same: return "same";
-    case PairStatus::changed: return "changed";
-    case PairStatus::only_a: return "only_a";
-    case PairStatus::only_b: return "only_b";
+    case PairStatus::same:
+      return "same";
+    case PairStatus::changed:
+      return "changed";
+    case PairStatus::only_a:
+      return "only_a";
+    case PairStatus::only_b:
+      return "only_b";
   }
   return "same";
 }
@@ -105,7 +109,7 @@ std::vector<FacetDifference> compare_steps(const Step& a, const Step& b) {
   return out;
 }
 
-void compare_headers(const nlohmann::json& a, const nlohmann::json& b,
+void compare_headers(const nlohmann::json& a, const nlohmann::json& b, bool legs_correspond,
                      std::vector<HeaderDifference>& out) {
   auto field = [](const nlohmann::json& h, const char* outer, const char* inner) {
     if (outer == nullptr) return transcript::field_text(h, inner);
@@ -119,9 +123,62 @@ void compare_headers(const nlohmann::json& a, const nlohmann::json& b,
   };
   for (const F f : {F{"protocol", nullptr, "protocol"}, F{"client TLS", "listener", "client_tls"},
                     F{"upstream TLS", "listener", "upstream_tls"}}) {
+    // A runner's "client TLS" is its own connection's mode, not a client leg's.
+    if (!legs_correspond && std::string_view(f.label) == "client TLS") continue;
     std::string va = field(a, f.outer, f.inner), vb = field(b, f.outer, f.inner);
     if (va != vb) out.push_back({f.label, va, vb});
   }
+}
+
+bool is_client_leg_tls(const Step& s) {
+  return s.kind == StepKind::tls && s.verb == "TLS client";
+}
+
+// `proxy` is a proxy capture compared with a runner transcript: its client-leg TLS handshakes
+// (between the client and mailtap) have no counterpart, since the runner is the client and talks
+// to the server directly. They are taken out of the comparison and named in a note.
+void drop_client_leg(SessionSteps& proxy, const char* proxy_tag, const char* runner_tag,
+                     std::vector<std::string>& notes) {
+  std::vector<std::string> what;
+  for (const auto& s : proxy.steps) {
+    if (!is_client_leg_tls(s)) continue;
+    std::string details;
+    for (const char* k : {"version", "cipher"})
+      if (const Facet* f = s.facet(k); f && !f->value.empty())
+        details += (details.empty() ? "" : " ") + f->value;
+    what.push_back(details.empty() ? "TLS" : details);
+  }
+  std::erase_if(proxy.steps, is_client_leg_tls);
+  std::string note = std::string(runner_tag) +
+                     " was recorded by mailtap run, which is the client itself (one leg, to the "
+                     "server); " +
+                     proxy_tag +
+                     " was captured by the proxy (two legs), so only its server leg is compared "
+                     "with " +
+                     runner_tag;
+  if (!what.empty()) {
+    note += "; not compared: " + std::string(proxy_tag) + "'s TLS handshake" +
+            (what.size() > 1 ? "s" : "") + " on the client leg (";
+    for (size_t i = 0; i < what.size(); ++i) note += (i ? ", " : "") + what[i];
+    note += ")";
+  }
+  notes.push_back(std::move(note));
+}
+
+// The runner's verdicts on its own script (run_expectation_failed...) are alerts about the
+// runner, not about the server: the replies they concern are compared directly, so they are left
+// out and counted in a note.
+void drop_runner_verdicts(SessionSteps& runner, const char* tag, std::vector<std::string>& notes) {
+  auto is_verdict = [](const Step& s) {
+    return s.kind == StepKind::alert && s.key.find(" run_") != std::string::npos;
+  };
+  const auto count = std::count_if(runner.steps.begin(), runner.steps.end(), is_verdict);
+  if (count == 0) return;
+  std::erase_if(runner.steps, is_verdict);
+  notes.push_back(std::string(tag) + ": " + std::to_string(count) + " warning" +
+                  (count == 1 ? "" : "s") +
+                  " of mailtap run's own checks against its script (run_expectation_failed) not "
+                  "compared: the server replies they are about are");
 }
 
 }  // namespace
@@ -130,7 +187,16 @@ SessionDiff compare_sessions(SessionSteps a, SessionSteps b) {
   SessionDiff diff;
   diff.a = std::move(a);
   diff.b = std::move(b);
-  compare_headers(diff.a.header, diff.b.header, diff.header);
+  const bool legs_correspond = diff.a.runner == diff.b.runner;
+  if (!legs_correspond) {
+    if (diff.b.runner)
+      drop_client_leg(diff.a, "A", "B", diff.notes);
+    else
+      drop_client_leg(diff.b, "B", "A", diff.notes);
+  }
+  if (diff.a.runner) drop_runner_verdicts(diff.a, "A", diff.notes);
+  if (diff.b.runner) drop_runner_verdicts(diff.b, "B", diff.notes);
+  compare_headers(diff.a.header, diff.b.header, legs_correspond, diff.header);
   const auto& sa = diff.a.steps;
   const auto& sb = diff.b.steps;
   auto pairs = align(
@@ -147,10 +213,18 @@ SessionDiff compare_sessions(SessionSteps a, SessionSteps b) {
       sp.status = p.a ? PairStatus::only_a : PairStatus::only_b;
     }
     switch (sp.status) {
-      case PairStatus::same: ++diff.same; break;
-      case PairStatus::changed: ++diff.changed; break;
-      case PairStatus::only_a: ++diff.only_a; break;
-      case PairStatus::only_b: ++diff.only_b; break;
+      case PairStatus::same:
+        ++diff.same;
+        break;
+      case PairStatus::changed:
+        ++diff.changed;
+        break;
+      case PairStatus::only_a:
+        ++diff.only_a;
+        break;
+      case PairStatus::only_b:
+        ++diff.only_b;
+        break;
     }
     diff.pairs.push_back(std::move(sp));
   }

@@ -19,12 +19,16 @@ std::string read_list(std::string_view s, size_t& i) {
   for (; i < s.size(); ++i) {
     const char c = s[i];
     if (quoted) {
-      if (c == '\\' && i + 1 < s.size()) ++i;
-      else if (c == '"') quoted = false;
+      if (c == '\\' && i + 1 < s.size())
+        ++i;
+      else if (c == '"')
+        quoted = false;
       continue;
     }
-    if (c == '"') quoted = true;
-    else if (c == '(') ++depth;
+    if (c == '"')
+      quoted = true;
+    else if (c == '(')
+      ++depth;
     else if (c == ')' && --depth == 0) {
       ++i;
       break;
@@ -40,9 +44,12 @@ std::string read_atom(std::string_view s, size_t& i) {
   int brackets = 0;
   for (; i < s.size(); ++i) {
     const char c = s[i];
-    if (c == '[') ++brackets;
-    else if (c == ']' && brackets > 0) --brackets;
-    else if (brackets == 0 && (c == ' ' || c == '(' || c == ')')) break;
+    if (c == '[')
+      ++brackets;
+    else if (c == ']' && brackets > 0)
+      --brackets;
+    else if (brackets == 0 && (c == ' ' || c == '(' || c == ')'))
+      break;
   }
   return std::string(s.substr(start, i - start));
 }
@@ -53,7 +60,8 @@ std::string read_value(std::string_view s, size_t& i) {
   if (s[i] == '"') {
     const size_t start = i++;
     for (; i < s.size(); ++i) {
-      if (s[i] == '\\' && i + 1 < s.size()) ++i;
+      if (s[i] == '\\' && i + 1 < s.size())
+        ++i;
       else if (s[i] == '"') {
         ++i;
         break;
@@ -101,9 +109,8 @@ std::vector<std::string> flag_list(std::string_view list) {
     if (!f.empty()) flags.push_back(f);
     rest = after_first_word(rest);
   }
-  std::sort(flags.begin(), flags.end(), [](const std::string& a, const std::string& b) {
-    return upper(a) < upper(b);
-  });
+  std::sort(flags.begin(), flags.end(),
+            [](const std::string& a, const std::string& b) { return upper(a) < upper(b); });
   flags.erase(std::unique(flags.begin(), flags.end()), flags.end());
   return flags;
 }

@@ -64,8 +64,10 @@ class ImapReader : public Reader {
     // The rest of a command after its literal, or a line the server asked for with "+" (a SASL
     // response, IDLE's DONE).
     std::optional<size_t> target;
-    if (client_step_ && client_continues_) target = client_step_;
-    else if (awaiting_client_) target = awaiting_client_;
+    if (client_step_ && client_continues_)
+      target = client_step_;
+    else if (awaiting_client_)
+      target = awaiting_client_;
     if (target) {
       at(*target).pieces.push_back(p);
       client_step_ = target;
@@ -198,12 +200,9 @@ class ImapReader : public Reader {
 
  private:
   size_t untagged_target(const Piece& p) {
-    if (const auto* dec = decoded(p)) {
-      auto it = dec->find("in_response_to");
-      if (it != dec->end() && it->is_string()) {
-        auto t = by_tag_.find(it->get<std::string>());
-        if (t != by_tag_.end()) return t->second;
-      }
+    if (!p.in_response_to.empty()) {
+      auto t = by_tag_.find(p.in_response_to);
+      if (t != by_tag_.end()) return t->second;
     }
     if (!pending_.empty()) return pending_.front();
     if (!any_protocol_step()) return open(StepKind::greeting, p);
@@ -258,11 +257,14 @@ class ImapReader : public Reader {
           return;
         }
         std::string type = word + (ct.code.empty() ? "" : " [" + ct.code + "]");
-        // The code's arguments with the code itself, so rules such as UIDVALIDITY's apply.
+        // As on the wire, "[UIDNEXT 2] Predicted next UID", the code normalised with its
+        // arguments so that rules such as UIDVALIDITY's apply (capabilities and permanent flags
+        // are compared as sets of their own).
         std::string value;
         if (!ct.args.empty() && ct.code != "CAPABILITY" && ct.code != "PERMANENTFLAGS")
-          value = after_first_word(normalized_code(ct));
-        value += (value.empty() ? "" : " | ") + n_.text(ct.text);
+          value = "[" + normalized_code(ct) + "]";
+        const std::string text = n_.text(ct.text);
+        if (!text.empty()) value += (value.empty() ? "" : " ") + text;
         untagged[type].push_back(value);
         return;
       }
@@ -318,10 +320,10 @@ class ImapReader : public Reader {
     return s;
   }
 
-  std::vector<size_t> pending_;        // commands without a tagged completion, oldest first
+  std::vector<size_t> pending_;  // commands without a tagged completion, oldest first
   std::map<std::string, size_t> by_tag_;
-  std::optional<size_t> client_step_;  // the command the client is still sending
-  bool client_continues_ = false;      // its last line announced a literal
+  std::optional<size_t> client_step_;      // the command the client is still sending
+  bool client_continues_ = false;          // its last line announced a literal
   std::optional<size_t> awaiting_client_;  // the command a "+" continuation invited
   std::optional<size_t> server_step_;      // where the last server line went
   bool server_continues_ = false;

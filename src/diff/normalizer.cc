@@ -16,8 +16,8 @@ std::string lower(std::string_view s) {
 bool has_run(std::string_view s, size_t n, bool hex) {
   size_t run = 0;
   for (char c : s) {
-    const bool digit = (c >= '0' && c <= '9') ||
-                       (hex && ((c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F')));
+    const bool digit =
+        (c >= '0' && c <= '9') || (hex && ((c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F')));
     run = digit ? run + 1 : 0;
     if (run >= n) return true;
   }
@@ -28,15 +28,20 @@ bool has_run(std::string_view s, size_t n, bool hex) {
 bool may_match(const Rule& r, std::string_view s, const std::string& low) {
   if (!r.needles.empty()) {
     bool found = false;
-    for (const auto& n : r.needles) found = found || low.find(n) != std::string::npos;
+    for (const auto& n : r.needles)
+      found =
+          found || (r.needle_at_start ? low.rfind(n, 0) == 0 : low.find(n) != std::string::npos);
     if (!found) return false;
   }
+  for (const auto& n : r.required)
+    if (low.find(n) == std::string::npos) return false;
   if (r.digit_run && !has_run(s, r.digit_run, false)) return false;
   if (r.hex_run && !has_run(s, r.hex_run, true)) return false;
   return true;
 }
 
 std::string apply(const std::vector<Rule>& rules, std::string s) {
+  if (rules.empty()) return s;
   std::string low = lower(s.substr(0, kMaxRuleInput));
   for (const auto& r : rules) {
     if (!may_match(r, std::string_view(s).substr(0, kMaxRuleInput), low)) continue;
@@ -55,13 +60,19 @@ std::string apply(const std::vector<Rule>& rules, std::string s) {
   return s;
 }
 
-void add(std::vector<Rule>& rules, const char* name, const std::string& pattern,
-         const char* replacement, bool icase = false, std::vector<std::string> needles = {},
-         size_t digit_run = 0, size_t hex_run = 0) {
+Rule& add(std::vector<Rule>& rules, const char* name, const std::string& pattern,
+          const char* replacement, bool icase = false, std::vector<std::string> needles = {},
+          size_t digit_run = 0, size_t hex_run = 0) {
   rules.push_back(make_rule(name, pattern, replacement, icase));
   rules.back().needles = std::move(needles);
   rules.back().digit_run = digit_run;
   rules.back().hex_run = hex_run;
+  return rules.back();
+}
+
+// Every one of `required` must occur too (see Rule).
+void require(Rule& r, std::vector<std::string> required) {
+  r.required = std::move(required);
 }
 
 const std::vector<std::string> kMonths = {"jan", "feb", "mar", "apr", "may", "jun",
@@ -74,8 +85,15 @@ Rule make_rule(std::string name, std::string pattern, std::string replacement, b
   if (ignore_case) flags |= std::regex::icase;
   try {
     std::regex re(pattern, flags);
-    return Rule{std::move(name), std::move(pattern), std::move(replacement), std::move(re), {}, 0,
-                0};
+    return Rule{std::move(name),
+                std::move(pattern),
+                std::move(replacement),
+                std::move(re),
+                {},
+                0,
+                0,
+                {},
+                false};
   } catch (const std::regex_error& e) {
     throw RuleError(name + ": not a valid regular expression: " + pattern + " (" + e.what() + ")");
   }
@@ -88,21 +106,28 @@ std::vector<Rule> builtin_rules(Protocol protocol) {
   add(r, "date",
       "(?:" + weekday + ",?\\s+)?\\b\\d{1,2}\\s+" + month +
           "\\s+\\d{2,4}\\s+\\d{1,2}:\\d{2}(?::\\d{2})?(?:\\s*[+-]\\d{4})?(?:\\s*\\([A-Za-z ]+\\))?",
-      "<date>", false, kMonths);
+      "<date>", false, kMonths, 2);
+  require(r.back(), {":"});
   add(r, "date", weekday + "\\s+" + month + "\\s+\\d{1,2}\\s+\\d{2}:\\d{2}:\\d{2}\\s+\\d{4}",
-      "<date>", false, kMonths);
-  add(r, "date", "\\b\\d{1,2}-" + month + "-\\d{4} \\d{2}:\\d{2}:\\d{2} [+-]\\d{4}", "<date>", false,
-      kMonths);
+      "<date>", false, kMonths, 2);
+  require(r.back(), {":"});
+  add(r, "date", "\\b\\d{1,2}-" + month + "-\\d{4} \\d{2}:\\d{2}:\\d{2} [+-]\\d{4}", "<date>",
+      false, kMonths, 4);
+  require(r.back(), {":", "-"});
   add(r, "timestamp",
       "\\b\\d{4}-\\d{2}-\\d{2}[T ]\\d{2}:\\d{2}(?::\\d{2}(?:\\.\\d+)?)?(?:Z|[+-]\\d{2}:?\\d{2})?",
       "<timestamp>", false, {":"}, 4);
+  require(r.back(), {"-"});
   add(r, "timestamp", "\\b\\d{14}(?:\\.\\d+)?\\b", "<timestamp>", false, {}, 14);
   add(r, "message-id",
       "^((?:Message-ID|In-Reply-To|References|Resent-Message-ID|Content-ID)[ \\t]*:[ \\t]*).*",
-      "$1<message-id>", true, {"message-id", "in-reply-to", "references", "content-id"});
+      "$1<message-id>", true,
+      {"message-id", "in-reply-to", "references", "resent-message-id", "content-id"});
+  r.back().needle_at_start = true;
   // Server timings: Dovecot "(0.001 + 0.000 secs)", Cyrus "(0.001 secs 2 calls)".
   add(r, "timing", "\\(\\d+\\.\\d+(?: \\+ \\d+\\.\\d+)* secs?(?: \\d+ calls?)?\\)", "(<timing>)",
-      false, {"sec"});
+      false, {"sec"}, 1);
+  require(r.back(), {"(", "."});
   add(r, "session-id", "\\b(session(?:[ -]?id)?[:= ]\\s*)(?:<[^<>\\s]*>|[A-Za-z0-9+/=._-]{6,})",
       "$1<session-id>", true, {"session"});
   // Long hex strings: nonces, digests, POP3 UIDLs, Dovecot GUIDs.
@@ -118,8 +143,8 @@ std::vector<Rule> builtin_rules(Protocol protocol) {
       add(r, "uidvalidity", "\\[(APPENDUID|COPYUID)\\s+\\d+", "[$1 <uidvalidity>", true,
           {"appenduid", "copyuid"});
       add(r, "modseq", "\\b(HIGHESTMODSEQ\\s+|MODSEQ\\s+\\()\\d+", "$1<modseq>", true, {"modseq"});
-      add(r, "object-id", "\\b((?:MAILBOXID|EMAILID|THREADID)\\s+\\()[^)]*", "$1<object-id>",
-          true, {"mailboxid", "emailid", "threadid"});
+      add(r, "object-id", "\\b((?:MAILBOXID|EMAILID|THREADID)\\s+\\()[^)]*", "$1<object-id>", true,
+          {"mailboxid", "emailid", "threadid"});
       break;
     case Protocol::pop3:
       break;
@@ -128,9 +153,13 @@ std::vector<Rule> builtin_rules(Protocol protocol) {
   // "with ESMTPSA id 8D167A72738", "\tid HQ84JhjiAmvpGAAAg+zDdQ", Exim "id 1tX0ab-000Abc-Xy".
   add(r, "queue-id", "\\b(with\\s+\\S+\\s+id\\s+)[A-Za-z0-9+/=._-]+", "$1<queue-id>", true,
       {"with"});
-  add(r, "queue-id", "^(\\s+id\\s+)[A-Za-z0-9+/=._-]{6,}", "$1<queue-id>", false, {"id"});
+  require(r.back(), {"id"});
+  add(r, "queue-id", "^(\\s+id\\s+)[A-Za-z0-9+/=._-]{6,}", "$1<queue-id>", false, {" ", "\t"});
+  r.back().needle_at_start = true;
+  require(r.back(), {"id"});
   add(r, "queue-id", "\\bid [0-9A-Za-z]{6}-[0-9A-Za-z]{6,11}-[0-9A-Za-z]{2,4}\\b", "id <queue-id>",
       false, {"id "});
+  require(r.back(), {"-"});
   return r;
 }
 
@@ -141,7 +170,8 @@ Normalizer::Normalizer(Protocol protocol, NormalizeOptions options)
         "\\b(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\\.)+[A-Za-z][A-Za-z0-9-]*[A-Za-z]\\b",
         "<host>", false, {"."});
     add(hosts_, "ip", "\\b\\d{1,3}(?:\\.\\d{1,3}){3}\\b", "<ip>", false, {"."}, 1);
-    add(hosts_, "ip", "\\b(?:[0-9A-Fa-f]{0,4}:){2,7}[0-9A-Fa-f]{0,4}\\b", "<ip>", false, {"::", ":"});
+    add(hosts_, "ip", "\\b(?:[0-9A-Fa-f]{0,4}:){2,7}[0-9A-Fa-f]{0,4}\\b", "<ip>", false,
+        {"::", ":"});
   }
   if (protocol_ == Protocol::pop3) {
     // APOP (RFC 1939 7): the greeting carries a timestamp that changes with every connection.

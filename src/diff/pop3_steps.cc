@@ -16,9 +16,13 @@ bool multiline_command(const std::string& verb, const std::string& args) {
 }
 
 // Commands whose multi-line response is a message rather than a listing.
-bool multiline_message(const std::string& verb) { return verb == "RETR" || verb == "TOP"; }
+bool multiline_message(const std::string& verb) {
+  return verb == "RETR" || verb == "TOP";
+}
 
-std::string verb_of(const std::string& line) { return upper(first_word(line)); }
+std::string verb_of(const std::string& line) {
+  return upper(first_word(line));
+}
 
 class Pop3Reader : public Reader {
  public:
@@ -120,9 +124,8 @@ class Pop3Reader : public Reader {
     if (!continuations.empty()) {
       std::vector<std::string> normalised;
       for (const auto& c : continuations)
-        normalised.push_back(sasl_challenge_is_volatile(mechanism) && c.size() > 2
-                                 ? "+ <challenge>"
-                                 : n_.text(c));
+        normalised.push_back(sasl_challenge_is_volatile(mechanism) && c.size() > 2 ? "+ <challenge>"
+                                                                                   : n_.text(c));
       s.set_lines("continuations", std::move(normalised));
     }
     if (!saw_status) {
@@ -148,8 +151,7 @@ class Pop3Reader : public Reader {
       std::set<std::string> items;
       for (const auto& l : body_lines) {
         // "1 00000001669ab3c1": the unique id is the server's own business (RFC 1939 7)
-        std::string value =
-            s.verb == "UIDL" ? first_word(l) + " <uidl>" : n_.text(l);
+        std::string value = s.verb == "UIDL" ? first_word(l) + " <uidl>" : n_.text(l);
         items.insert(value);
       }
       s.set_set(s.verb == "UIDL" ? "unique ids" : "scan listing", std::move(items));

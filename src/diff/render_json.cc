@@ -14,6 +14,7 @@ nlohmann::json side(const SessionSteps& s, const std::string& name) {
   if (l != s.header.end() && l->is_object()) j["upstream"] = transcript::field_text(*l, "upstream");
   j["steps"] = s.steps.size();
   j["truncated"] = s.truncated;
+  j["recorded_by"] = s.runner ? "mailtap run" : "mailtap proxy";
   return j;
 }
 
@@ -74,6 +75,7 @@ nlohmann::json to_json(const SessionDiff& diff, const std::string& a_name,
   nlohmann::json header = nlohmann::json::array();
   for (const auto& h : diff.header) header.push_back({{"field", h.field}, {"a", h.a}, {"b", h.b}});
   j["header_differences"] = std::move(header);
+  j["notes"] = diff.notes;
   nlohmann::json steps = nlohmann::json::array();
   for (const auto& p : diff.pairs) {
     nlohmann::json s = nlohmann::json::object();

@@ -1,3 +1,4 @@
+#include <algorithm>
 #include <cstdio>
 
 #include "mailtap/diff/render.h"
@@ -31,6 +32,7 @@ class Painter {
 
 std::string side_line(const SessionSteps& s, const std::string& name) {
   std::string out = name + "  " + std::string(to_string(s.protocol));
+  if (s.runner) out += "  (mailtap run)";
   auto l = s.header.find("listener");
   if (l != s.header.end() && l->is_object()) {
     if (auto up = transcript::field_text(*l, "upstream"); !up.empty()) out += "  server " + up;
@@ -42,55 +44,101 @@ std::string side_line(const SessionSteps& s, const std::string& name) {
 }
 
 std::string quoted_value(const std::string& v, bool missing) {
-  if (missing) return "(absent)";
+  if (missing) return "(none)";
   if (v.empty()) return "(empty)";
   return printable(v);
 }
 
-// Set elements on one line; a long list is cut (--format json has them all).
-std::string join(const std::vector<std::string>& items) {
-  constexpr size_t kMaxItems = 40;
-  std::string out;
-  for (size_t i = 0; i < items.size() && i < kMaxItems; ++i)
-    out += (out.empty() ? "" : " ") + printable(items[i]);
-  if (items.size() > kMaxItems) out += " ... (" + std::to_string(items.size() - kMaxItems) + " more)";
-  return out;
+// Set elements, wrapped onto as many lines as they need (every element is shown: the point of the
+// report is to say exactly what differs). The first line starts after `lead`; the others after
+// as many spaces as `lead` is wide (the caller indents them).
+std::vector<std::string> wrap(const std::string& lead, const std::vector<std::string>& items,
+                              size_t first_column) {
+  constexpr size_t kWidth = 100;
+  std::vector<std::string> lines{lead};
+  bool line_empty = true;
+  for (const auto& item : items) {
+    const std::string word = printable(item);
+    if (!line_empty && first_column + lines.back().size() + 1 + word.size() > kWidth) {
+      lines.emplace_back(lead.size(), ' ');
+      line_empty = true;
+    }
+    if (!line_empty) lines.back() += ' ';
+    lines.back() += word;
+    line_empty = false;
+  }
+  return lines;
+}
+
+// Width of the facet-name column of one step: every name of the step fits, so its values line up.
+size_t name_width(const std::vector<FacetDifference>& ds) {
+  size_t w = 18;
+  for (const auto& d : ds) w = std::max(w, d.facet.size() + 2);
+  return w;
 }
 
 void render_difference(const FacetDifference& d, std::ostream& out, const Painter& paint,
-                       const std::string& a_tag, const std::string& b_tag) {
+                       const std::string& a_tag, const std::string& b_tag, size_t width) {
   const std::string indent = "      ";
   const std::string name = d.facet + ":";
-  std::string pad(std::max<size_t>(name.size() + 1, 18) - name.size(), ' ');
-  const std::string cont(indent.size() + name.size() + pad.size(), ' ');
+  const std::string pad(width - name.size(), ' ');
+  const std::string cont(indent.size() + width, ' ');
   out << indent << paint(kBold, printable(name)) << pad;
+  bool first = true;
+  auto line = [&](const std::string& text) {
+    out << (first ? "" : cont) << text << "\n";
+    first = false;
+  };
+  auto lines_of = [&](const char* style, const std::string& lead,
+                      const std::vector<std::string>& items) {
+    for (const auto& l : wrap(lead, items, cont.size())) line(paint(style, l));
+  };
   switch (d.kind) {
     case Facet::Kind::value:
-      out << paint(kRed, a_tag + ": " + quoted_value(d.a, d.missing_a)) << "\n"
-          << cont << paint(kGreen, b_tag + ": " + quoted_value(d.b, d.missing_b)) << "\n";
+      line(paint(kRed, a_tag + ": " + quoted_value(d.a, d.missing_a)));
+      line(paint(kGreen, b_tag + ": " + quoted_value(d.b, d.missing_b)));
       return;
     case Facet::Kind::set: {
-      if (!d.missing_a && !d.missing_b && d.only_a.size() == 1 && d.only_b.size() == 1) {
-        // one element each: read it as "this became that"
-        out << paint(kRed, a_tag + ": " + printable(d.only_a.front())) << "\n"
-            << cont << paint(kGreen, b_tag + ": " + printable(d.only_b.front())) << "\n";
+      if (d.missing_a || d.missing_b) {
+        // one side has none at all: show the other's whole set
+        if (d.missing_a)
+          line(paint(kRed, a_tag + ": (none)"));
+        else
+          lines_of(kRed, a_tag + ": ", d.only_a);
+        if (d.missing_b)
+          line(paint(kGreen, b_tag + ": (none)"));
+        else
+          lines_of(kGreen, b_tag + ": ", d.only_b);
         return;
       }
-      bool first = true;
-      auto line = [&](const std::string& text) {
-        out << (first ? "" : cont) << text << "\n";
-        first = false;
-      };
-      if (d.missing_a) line(paint(kRed, a_tag + ": (absent)"));
-      if (!d.only_a.empty()) line(paint(kRed, "only in " + a_tag + ": " + join(d.only_a)));
-      if (d.missing_b) line(paint(kGreen, b_tag + ": (absent)"));
-      if (!d.only_b.empty()) line(paint(kGreen, "only in " + b_tag + ": " + join(d.only_b)));
+      if (d.only_a.size() == 1 && d.only_b.size() == 1) {
+        // one element each: read it as "this became that"
+        line(paint(kRed, a_tag + ": " + printable(d.only_a.front())));
+        line(paint(kGreen, b_tag + ": " + printable(d.only_b.front())));
+        return;
+      }
+      if (!d.only_a.empty()) lines_of(kRed, "only in " + a_tag + ": ", d.only_a);
+      if (!d.only_b.empty()) lines_of(kGreen, "only in " + b_tag + ": ", d.only_b);
       if (first) line("(differ)");
       return;
     }
     case Facet::Kind::lines: {
-      out << (d.missing_a ? a_tag + " has none" : d.missing_b ? b_tag + " has none" : "")
-          << "\n";
+      size_t removed = 0, added = 0, kept = 0;
+      for (const auto& l : d.lines) (l.mark == '-' ? removed : l.mark == '+' ? added : kept)++;
+      if (removed <= 1 && added <= 1 && kept == 0) {
+        // one line each (or none): read it like a value
+        auto text_of = [&](char mark, bool missing) {
+          for (const auto& l : d.lines)
+            if (l.mark == mark) return quoted_value(l.text, false);
+          return std::string(missing ? "(none)" : "(no line)");
+        };
+        line(paint(kRed, a_tag + ": " + text_of('-', d.missing_a)));
+        line(paint(kGreen, b_tag + ": " + text_of('+', d.missing_b)));
+        return;
+      }
+      if (d.missing_a) line(paint(kRed, a_tag + ": (none)"));
+      if (d.missing_b) line(paint(kGreen, b_tag + ": (none)"));
+      if (first) line(paint(kDim, "- " + a_tag + "  + " + b_tag));
       std::vector<bool> show(d.lines.size(), false);
       for (size_t i = 0; i < d.lines.size(); ++i) {
         if (d.lines[i].mark == ' ') continue;
@@ -103,17 +151,15 @@ void render_difference(const FacetDifference& d, std::ostream& out, const Painte
           gap = true;
           continue;
         }
-        if (gap) out << cont << paint(kDim, "...") << "\n";
+        if (gap) line(paint(kDim, "..."));
         gap = false;
         const auto& l = d.lines[i];
         const std::string text = std::string(1, l.mark) + " " + printable(l.text);
-        out << cont
-            << (l.mark == '-'   ? paint(kRed, text)
-                : l.mark == '+' ? paint(kGreen, text)
-                                : paint(kDim, text))
-            << "\n";
+        line(l.mark == '-'   ? paint(kRed, text)
+             : l.mark == '+' ? paint(kGreen, text)
+                             : paint(kDim, text));
       }
-      if (gap) out << cont << paint(kDim, "...") << "\n";
+      if (gap) line(paint(kDim, "..."));
       return;
     }
   }
@@ -162,8 +208,15 @@ void render_text(const SessionDiff& diff, std::ostream& out, const TextOptions& 
   out << "  " << paint(kRed, "A") << " " << side_line(diff.a, options.a_name) << "\n";
   out << "  " << paint(kGreen, "B") << " " << side_line(diff.b, options.b_name) << "\n";
   for (const auto& h : diff.header) {
-    out << "  " << paint(kBold, h.field + ":") << " " << paint(kRed, "A: " + printable(h.a))
-        << "  " << paint(kGreen, "B: " + printable(h.b)) << "\n";
+    out << "  " << paint(kBold, h.field + ":") << " " << paint(kRed, "A: " + printable(h.a)) << "  "
+        << paint(kGreen, "B: " + printable(h.b)) << "\n";
+  }
+  for (const auto& n : diff.notes) out << "  " << paint(kCyan, "note: ") << printable(n) << "\n";
+  for (const auto* side : {&diff.a, &diff.b}) {
+    if (!side->truncated) continue;
+    out << "  " << paint(kCyan, "note: ") << (side == &diff.a ? "A" : "B")
+        << " ends with a line cut off mid-write (the capture was interrupted): that line is left "
+           "out, so steps missing at its end may only be missing from the file\n";
   }
   out << "\n";
   for (const auto& p : diff.pairs) {
@@ -172,7 +225,9 @@ void render_text(const SessionDiff& diff, std::ostream& out, const TextOptions& 
     const Step& s = a ? *a : *b;
     std::string title = printable(step_title(s));
     std::string latency;
-    auto lat = [](const Step* x) { return x && x->latency_us ? show::format_duration(*x->latency_us) : std::string("-"); };
+    auto lat = [](const Step* x) {
+      return x && x->latency_us ? show::format_duration(*x->latency_us) : std::string("-");
+    };
     if (s.kind == StepKind::command && ((a && a->latency_us) || (b && b->latency_us)))
       latency = "  " + paint(kDim, "(" + lat(a) + " / " + lat(b) + ")");
     switch (p.status) {
@@ -181,7 +236,8 @@ void render_text(const SessionDiff& diff, std::ostream& out, const TextOptions& 
         break;
       case PairStatus::changed:
         out << paint(kYellow, "  ~ ") << paint(kBold, title) << latency << "\n";
-        for (const auto& d : p.differences) render_difference(d, out, paint, "A", "B");
+        for (const auto& d : p.differences)
+          render_difference(d, out, paint, "A", "B", name_width(p.differences));
         break;
       case PairStatus::only_a:
         out << paint(kRed, "  - " + title) << "  " << paint(kDim, "(only in A)") << "\n";
@@ -191,9 +247,6 @@ void render_text(const SessionDiff& diff, std::ostream& out, const TextOptions& 
         break;
     }
   }
-  if (diff.a.truncated || diff.b.truncated)
-    out << paint(kCyan, "  note: ") << (diff.a.truncated ? "A" : "B")
-        << " ends with a line cut off mid-write; it was left out\n";
 }
 
 }  // namespace mailtap::diff

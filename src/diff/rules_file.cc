@@ -35,7 +35,8 @@ RuleSet read_rules(std::istream& in, const std::string& source) {
     std::optional<Protocol> protocol;
     if (!word.empty() && word.back() == ':') {
       protocol = parse_protocol(word.substr(0, word.size() - 1));
-      if (!protocol) throw RuleError(where + ": unknown protocol '" + word + "' (smtp, imap, pop3)");
+      if (!protocol)
+        throw RuleError(where + ": unknown protocol '" + word + "' (smtp, imap, pop3)");
       word = first_word(rest);
     }
     if (word == "ignore-hosts" || word == "ignore-banners") {

@@ -10,9 +10,9 @@ namespace mailtap::diff::detail {
 namespace {
 
 struct ReplyLine {
-  int code = 0;       // 0: not a reply line
-  bool last = true;   // "250 " rather than "250-"
-  std::string text;   // after the code and separator
+  int code = 0;      // 0: not a reply line
+  bool last = true;  // "250 " rather than "250-"
+  std::string text;  // after the code and separator
 };
 
 ReplyLine parse_reply(std::string_view raw) {
@@ -145,9 +145,8 @@ class SmtpReader : public Reader {
     }
     if (!content.empty()) s.set_lines("message", content_lines(content, n_));
 
-    const std::string mechanism = s.verb == "AUTH" ? upper(first_word(after_first_word(
-                                                         command_line)))
-                                                   : "";
+    const std::string mechanism =
+        s.verb == "AUTH" ? upper(first_word(after_first_word(command_line))) : "";
     // Intermediate replies (334 challenges, 354 go-ahead) in order.
     std::vector<std::string> continuations;
     for (size_t i = 0; i + 1 < replies.size(); ++i) {

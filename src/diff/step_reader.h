@@ -14,14 +14,18 @@
 
 namespace mailtap::diff::detail {
 
-// One data event, as a reader sees it.
+// One data event, as a reader sees it: what the steps need of it, copied out, so that the
+// transcript is read one event at a time and never held whole.
 struct Piece {
   bool from_client = false;  // client->server, or mailtap->server (the proxy's own command)
   bool by_proxy = false;     // mailtap wrote these bytes itself
-  std::string frame;         // line, body, literal, chunk, raw
-  std::string bytes;         // exact bytes
-  const nlohmann::json* event = nullptr;
+  bool over_tls = false;
+  std::string frame;  // line, body, literal, chunk, raw
+  std::string bytes;  // exact bytes
+  int64_t seq = 0;
   std::optional<int64_t> time_us;
+  std::string in_response_to;              // IMAP: the tag the decoder says this line answers
+  std::vector<std::string> warning_codes;  // the decoder's warnings on the line
 };
 
 struct Draft {
@@ -40,8 +44,6 @@ bool ends_with_literal(std::string_view line);
 // Message content as normalised lines: every rule applied per line; long content is cut with a
 // final line saying how much was left out.
 std::vector<std::string> content_lines(std::string_view bytes, const Normalizer& n);
-// The "decoded" object of the piece's event, or nullptr.
-const nlohmann::json* decoded(const Piece& p);
 // Capability tokens kept unless a user rule drops them.
 void insert_element(std::set<std::string>& set, std::string element, const Normalizer& n);
 // SASL mechanisms whose server challenges change with every session.

@@ -9,11 +9,16 @@ namespace mailtap::diff {
 
 std::string_view to_string(StepKind k) {
   switch (k) {
-    case StepKind::greeting: return "greeting";
-    case StepKind::command: return "command";
-    case StepKind::tls: return "tls";
-    case StepKind::alert: return "alert";
-    case StepKind::unsolicited: return "unsolicited";
+    case StepKind::greeting:
+      return "greeting";
+    case StepKind::command:
+      return "command";
+    case StepKind::tls:
+      return "tls";
+    case StepKind::alert:
+      return "alert";
+    case StepKind::unsolicited:
+      return "unsolicited";
   }
   return "command";
 }
@@ -58,6 +63,13 @@ void Step::set_lines(const std::string& name, std::vector<std::string> lines) {
 
 Protocol header_protocol(const nlohmann::json& header) {
   return parse_protocol(transcript::field_text(header, "protocol")).value_or(Protocol::smtp);
+}
+
+bool is_runner_transcript(const nlohmann::json& header) {
+  if (!header.is_object()) return false;
+  if (auto r = header.find("runner"); r != header.end() && r->is_object()) return true;
+  auto l = header.find("listener");
+  return l != header.end() && l->is_object() && transcript::field_text(*l, "name") == "mailtap run";
 }
 
 namespace detail {
@@ -122,13 +134,6 @@ std::vector<std::string> content_lines(std::string_view bytes, const Normalizer&
   return out;
 }
 
-const nlohmann::json* decoded(const Piece& p) {
-  if (p.event == nullptr || !p.event->is_object()) return nullptr;
-  auto it = p.event->find("decoded");
-  if (it == p.event->end() || !it->is_object()) return nullptr;
-  return &*it;
-}
-
 void insert_element(std::set<std::string>& set, std::string element, const Normalizer& n) {
   if (element.empty() || n.drops_element(element)) return;
   set.insert(std::move(element));
@@ -143,10 +148,8 @@ bool sasl_challenge_is_volatile(std::string_view mechanism) {
 size_t Reader::open(StepKind kind, const Piece& first) {
   Draft d;
   d.step.kind = kind;
-  if (first.event != nullptr) {
-    d.step.seq = first.event->value("seq", int64_t{0});
-  }
-  d.step.tls = first.event != nullptr && first.event->value("tls", false);
+  d.step.seq = first.seq;
+  d.step.tls = first.over_tls;
   drafts_.push_back(std::move(d));
   return drafts_.size() - 1;
 }
@@ -232,8 +235,7 @@ void finish_draft(Draft& d, std::optional<int64_t> start) {
     }
     if (p.from_client && !first_client) first_client = p.time_us;
     if (!p.from_client && !first_server) first_server = p.time_us;
-    for (auto& w : transcript::line_warnings(*p.event))
-      if (!w.code.empty()) warnings.insert(w.code);
+    for (const auto& code : p.warning_codes) warnings.insert(code);
   }
   if (!warnings.empty()) s.set_set("warnings", std::move(warnings));
   if (s.kind == StepKind::command && !s.latency_us && first_client && first_server &&
@@ -245,53 +247,87 @@ void finish_draft(Draft& d, std::optional<int64_t> start) {
 
 }  // namespace
 
-SessionSteps build_steps(const nlohmann::json& header, const std::vector<nlohmann::json>& events,
-                         const Normalizer& normalizer) {
+struct StepBuilder::State {
   SessionSteps out;
-  out.header = header;
-  out.protocol = header_protocol(header);
   std::vector<Draft> drafts;
   std::unique_ptr<detail::Reader> reader;
-  switch (out.protocol) {
-    case Protocol::smtp: reader = detail::make_smtp_reader(drafts, normalizer); break;
-    case Protocol::imap: reader = detail::make_imap_reader(drafts, normalizer); break;
-    case Protocol::pop3: reader = detail::make_pop3_reader(drafts, normalizer); break;
+  std::optional<int64_t> start;
+  const Normalizer& normalizer;
+  explicit State(const Normalizer& n) : normalizer(n) {}
+};
+
+StepBuilder::StepBuilder(const nlohmann::json& header, const Normalizer& normalizer)
+    : state_(std::make_unique<State>(normalizer)) {
+  State& st = *state_;
+  st.out.header = header;
+  st.out.protocol = header_protocol(header);
+  st.out.runner = is_runner_transcript(header);
+  switch (st.out.protocol) {
+    case Protocol::smtp:
+      st.reader = detail::make_smtp_reader(st.drafts, normalizer);
+      break;
+    case Protocol::imap:
+      st.reader = detail::make_imap_reader(st.drafts, normalizer);
+      break;
+    case Protocol::pop3:
+      st.reader = detail::make_pop3_reader(st.drafts, normalizer);
+      break;
   }
-  const std::optional<int64_t> start = time_of(header);
-  for (const auto& e : events) {
-    const std::string type = transcript::field_text(e, "type");
-    if (type == "tls") {
-      drafts.push_back(tls_step(e));
-      if (auto t = time_of(e); t && start) drafts.back().step.offset_us = *t - *start;
-      continue;
-    }
-    if (type == "warning" || type == "error") {
-      drafts.push_back(alert_step(e, normalizer));
-      if (auto t = time_of(e); t && start) drafts.back().step.offset_us = *t - *start;
-      continue;
-    }
-    auto v = transcript::view_data(e);
-    if (!v || v->dropped) continue;  // dropped bytes come with a warning event of their own
-    Piece p;
-    p.from_client = v->to == "server";
-    p.by_proxy = v->speaker == "P";
-    p.frame = v->frame;
-    p.bytes = std::move(v->bytes);
-    p.event = &e;
-    p.time_us = time_of(e);
-    if (p.from_client)
-      reader->client(p);
-    else
-      reader->server(p);
+  st.start = time_of(header);
+}
+
+StepBuilder::~StepBuilder() = default;
+
+void StepBuilder::add(const nlohmann::json& e) {
+  State& st = *state_;
+  const std::string type = transcript::field_text(e, "type");
+  if (type == "tls" || type == "warning" || type == "error") {
+    st.drafts.push_back(type == "tls" ? tls_step(e) : alert_step(e, st.normalizer));
+    if (auto t = time_of(e); t && st.start) st.drafts.back().step.offset_us = *t - *st.start;
+    return;
   }
-  for (auto& d : drafts) {
+  auto v = transcript::view_data(e);
+  if (!v || v->dropped) return;  // dropped bytes come with a warning event of their own
+  Piece p;
+  p.from_client = v->to == "server";
+  p.by_proxy = v->speaker == "P";
+  p.over_tls = v->tls;
+  p.frame = std::move(v->frame);
+  p.bytes = std::move(v->bytes);
+  p.seq = e.value("seq", int64_t{0});
+  p.time_us = time_of(e);
+  if (auto d = e.find("decoded"); d != e.end() && d->is_object()) {
+    if (auto r = d->find("in_response_to"); r != d->end() && r->is_string())
+      p.in_response_to = r->get<std::string>();
+  }
+  for (auto& w : transcript::line_warnings(e))
+    if (!w.code.empty()) p.warning_codes.push_back(std::move(w.code));
+  if (p.from_client)
+    st.reader->client(p);
+  else
+    st.reader->server(p);
+}
+
+SessionSteps StepBuilder::finish() {
+  State& st = *state_;
+  for (auto& d : st.drafts) {
     if (d.step.kind == StepKind::tls || d.step.kind == StepKind::alert) continue;
-    reader->interpret(d);
-    finish_draft(d, start);
+    st.reader->interpret(d);
+    finish_draft(d, st.start);
+    d.pieces.clear();
+    d.pieces.shrink_to_fit();
   }
-  out.steps.reserve(drafts.size());
-  for (auto& d : drafts) out.steps.push_back(std::move(d.step));
-  return out;
+  st.out.steps.reserve(st.drafts.size());
+  for (auto& d : st.drafts) st.out.steps.push_back(std::move(d.step));
+  st.drafts.clear();
+  return std::move(st.out);
+}
+
+SessionSteps build_steps(const nlohmann::json& header, const std::vector<nlohmann::json>& events,
+                         const Normalizer& normalizer) {
+  StepBuilder builder(header, normalizer);
+  for (const auto& e : events) builder.add(e);
+  return builder.finish();
 }
 
 }  // namespace mailtap::diff

@@ -30,7 +30,7 @@ void write_values(const std::string& tag, const std::vector<std::string>& items,
                   const char* cls, std::ostream& out) {
   out << "<div class=\"" << cls << "\"><span class=\"side-tag\">" << tag << "</span> ";
   if (missing) {
-    out << "<em>(absent)</em>";
+    out << "<em>(none)</em>";
   } else {
     constexpr size_t kMaxItems = 200;
     for (size_t i = 0; i < items.size() && i < kMaxItems; ++i)
@@ -49,10 +49,13 @@ void write_difference(const diff::FacetDifference& d, std::ostream& out) {
       write_values("B", {d.b.empty() && !d.missing_b ? "(empty)" : d.b}, d.missing_b, "b-val", out);
       break;
     case diff::Facet::Kind::set:
-      if (d.missing_a || !d.only_a.empty())
-        write_values("only in A", d.only_a, d.missing_a, "a-val", out);
-      if (d.missing_b || !d.only_b.empty())
-        write_values("only in B", d.only_b, d.missing_b, "b-val", out);
+      if (d.missing_a || d.missing_b) {  // one side has none at all: the other's whole set
+        write_values("A", d.only_a, d.missing_a, "a-val", out);
+        write_values("B", d.only_b, d.missing_b, "b-val", out);
+        break;
+      }
+      if (!d.only_a.empty()) write_values("only in A", d.only_a, false, "a-val", out);
+      if (!d.only_b.empty()) write_values("only in B", d.only_b, false, "b-val", out);
       break;
     case diff::Facet::Kind::lines: {
       std::vector<bool> show(d.lines.size(), false);
@@ -87,20 +90,28 @@ void write_difference(const diff::FacetDifference& d, std::ostream& out) {
 
 const char* status_class(diff::PairStatus s) {
   switch (s) {
-    case diff::PairStatus::same: return "same";
-    case diff::PairStatus::changed: return "changed";
-    case diff::PairStatus::only_a: return "only-a";
-    case diff::PairStatus::only_b: return "only-b";
+    case diff::PairStatus::same:
+      return "same";
+    case diff::PairStatus::changed:
+      return "changed";
+    case diff::PairStatus::only_a:
+      return "only-a";
+    case diff::PairStatus::only_b:
+      return "only-b";
   }
   return "same";
 }
 
 const char* status_mark(diff::PairStatus s) {
   switch (s) {
-    case diff::PairStatus::same: return "=";
-    case diff::PairStatus::changed: return "~";
-    case diff::PairStatus::only_a: return "&minus;";
-    case diff::PairStatus::only_b: return "+";
+    case diff::PairStatus::same:
+      return "=";
+    case diff::PairStatus::changed:
+      return "~";
+    case diff::PairStatus::only_a:
+      return "&minus;";
+    case diff::PairStatus::only_b:
+      return "+";
   }
   return "=";
 }
@@ -122,6 +133,16 @@ void write_diff(const diff::SessionDiff& d, const std::string& a_name, const std
          "replaced by &lt;placeholders&gt; before comparing.</p>\n";
   out << "<p class=\"sides\"><span class=\"side-tag a-tag\">A</span> " << text(a_name)
       << " &nbsp; <span class=\"side-tag b-tag\">B</span> " << text(b_name) << "</p>\n";
+  if (!d.notes.empty() || d.a.truncated || d.b.truncated) {
+    out << "<ul class=\"notes\">";
+    for (const auto& n : d.notes) out << "<li class=\"note\">" << text(n) << "</li>";
+    for (const auto* side : {&d.a, &d.b})
+      if (side->truncated)
+        out << "<li class=\"note\">" << (side == &d.a ? "A" : "B")
+            << " ends with a line cut off mid-write (the capture was interrupted): steps missing "
+               "at its end may only be missing from the file.</li>";
+    out << "</ul>\n";
+  }
   if (!d.header.empty()) {
     out << "<ul class=\"differences header-differences\">";
     for (const auto& h : d.header) {
@@ -135,8 +156,8 @@ void write_diff(const diff::SessionDiff& d, const std::string& a_name, const std
   }
   out << "<p class=\"controls\"><label><input type=\"checkbox\" id=\"only-differences\"> show only "
          "differences</label></p>\n";
-  out << "<table class=\"diff-table\">\n<thead><tr><th class=\"mark\"></th><th>A: "
-      << text(a_name) << "</th><th>B: " << text(b_name) << "</th></tr></thead>\n<tbody>\n";
+  out << "<table class=\"diff-table\">\n<thead><tr><th class=\"mark\"></th><th>A: " << text(a_name)
+      << "</th><th>B: " << text(b_name) << "</th></tr></thead>\n<tbody>\n";
   for (const auto& p : d.pairs) {
     const char* cls = status_class(p.status);
     out << "<tr class=\"pair " << cls << "\"><td class=\"mark\">" << status_mark(p.status)

@@ -77,6 +77,7 @@ code { font: 12.5px ui-monospace, monospace; background: #f3f4f6; border-radius:
 .a-tag { color: var(--a); } .b-tag { color: var(--b); }
 p.summary.identical { color: var(--s); font-weight: 600; }
 p.summary.different { color: #a16207; }
+ul.notes { color: #0e7490; font-size: 13px; }
 body.hide-same tr.pair.same { display: none; }
 )CSS";
 
@@ -113,15 +114,16 @@ void write_report(const std::vector<ReportSession>& sessions,
       << "<title>" << text(options.title) << "</title>\n<style>" << kStyle << "</style>\n"
       << "</head>\n<body>\n";
   out << "<header class=\"page\"><h1>" << text(options.title) << "</h1><p>" << sessions.size()
-      << " session" << (sessions.size() == 1 ? "" : "s")
-      << (diff ? ", compared side by side" : "") << " &middot; written by mailtap "
-      << text(MAILTAP_VERSION) << "</p></header>\n<main>\n";
+      << " session" << (sessions.size() == 1 ? "" : "s") << (diff ? ", compared side by side" : "")
+      << " &middot; written by mailtap " << text(MAILTAP_VERSION) << "</p></header>\n<main>\n";
   out << "<nav class=\"toc\"><ul>";
   if (diff) out << "<li><a href=\"#diff\">How A and B differ</a></li>";
   for (size_t i = 0; i < sessions.size(); ++i) {
-    out << "<li><a href=\"#session-" << i << "\">" << (diff && i < 2 ? (i == 0 ? "A: " : "B: ") : "")
-        << text(sessions[i].name) << "</a> <span class=\"side-tag\">"
-        << text(transcript::field_text(sessions[i].transcript.header, "protocol")) << "</span></li>";
+    out << "<li><a href=\"#session-" << i << "\">"
+        << (diff && i < 2 ? (i == 0 ? "A: " : "B: ") : "") << text(sessions[i].name)
+        << "</a> <span class=\"side-tag\">"
+        << text(transcript::field_text(sessions[i].transcript.header, "protocol"))
+        << "</span></li>";
   }
   out << "</ul><button type=\"button\" id=\"expand-content\">open all message contents</button>"
       << "</nav>\n";

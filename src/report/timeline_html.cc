@@ -70,8 +70,9 @@ void write_note(const show::Row& r, std::ostream& out) {
 void write_latency(const show::Row& r, std::ostream& out) {
   out << "<td class=\"latency\">";
   if (r.latency_us) {
-    out << "<span title=\"" << (r.latency_computed ? "estimated: time until the next server data"
-                                                   : "time until the reply (from the decoder)")
+    out << "<span title=\""
+        << (r.latency_computed ? "estimated: time until the next server data"
+                               : "time until the reply (from the decoder)")
         << "\">" << (r.latency_computed ? "~" : "") << text(show::format_duration(*r.latency_us))
         << "</span>";
   }
@@ -101,8 +102,8 @@ void write_timeline(const ReportSession& session, size_t index, std::ostream& ou
   out << "<section class=\"session\" id=\"session-" << index << "\">\n";
   out << "<h2>" << text(session.name) << "</h2>\n";
   out << "<p class=\"header\">" << text(transcript::describe_header(t.header)) << "</p>\n";
-  out << "<p class=\"stats\">" << commands << " client lines, " << boundaries
-      << " TLS events, " << warnings << " warning" << (warnings == 1 ? "" : "s");
+  out << "<p class=\"stats\">" << commands << " client lines, " << boundaries << " TLS events, "
+      << warnings << " warning" << (warnings == 1 ? "" : "s");
   if (t.truncated) out << ", <strong>the last line was cut off mid-write and is not shown</strong>";
   out << "</p>\n";
   const auto auth = auth_rows(rows, transcript::field_text(t.header, "protocol"));
@@ -113,7 +114,8 @@ void write_timeline(const ReportSession& session, size_t index, std::ostream& ou
     const show::Row& r = rows[row_index];
     switch (r.kind) {
       case show::RowKind::boundary:
-        out << "<tr class=\"boundary\">" << offset_cell(r) << "<td colspan=\"4\"><span class=\"badge tls-badge\">TLS</span> "
+        out << "<tr class=\"boundary\">" << offset_cell(r)
+            << "<td colspan=\"4\"><span class=\"badge tls-badge\">TLS</span> "
             << text(r.lines.empty() ? "" : r.lines.front()) << "</td></tr>\n";
         continue;
       case show::RowKind::alert:
@@ -139,11 +141,10 @@ void write_timeline(const ReportSession& session, size_t index, std::ostream& ou
       out << "<td class=\"line" << extra << "\">";
       if (auth[row_index]) out << "<span class=\"badge auth-badge\">AUTH</span>";
       if (r.kind == show::RowKind::content) {
-        out << "<details><summary>" << text(r.lines.empty() ? "" : r.lines.front())
-            << "</summary>";
-        write_lines(std::vector<std::string>(r.lines.begin() + (r.lines.empty() ? 0 : 1),
-                                             r.lines.end()),
-                    out);
+        out << "<details><summary>" << text(r.lines.empty() ? "" : r.lines.front()) << "</summary>";
+        write_lines(
+            std::vector<std::string>(r.lines.begin() + (r.lines.empty() ? 0 : 1), r.lines.end()),
+            out);
         out << "</details>";
       } else {
         write_lines(r.lines, out);

@@ -11,10 +11,13 @@ namespace {
 // Aligns two word lists: equal words score 3, words with the same first letter 1 (a "changed"
 // pair), others never pair.
 std::vector<AlignedPair> align_words(const std::vector<std::string>& a,
-                                     const std::vector<std::string>& b, size_t max_cells = 1 << 24) {
+                                     const std::vector<std::string>& b,
+                                     size_t max_cells = 1 << 24) {
   return align(
       a.size(), b.size(),
-      [&](size_t i, size_t j) { return a[i] == b[j] ? 3 : a[i][0] == b[j][0] ? 1 : -3; }, 3,
+      [&](size_t i, size_t j) { return a[i] == b[j]         ? 3
+                                       : a[i][0] == b[j][0] ? 1
+                                                            : -3; }, 3,
       max_cells);
 }
 

@@ -11,7 +11,9 @@
 namespace mailtap::diff {
 namespace {
 
-std::string fixture(const std::string& name) { return testing::fixture(name).string(); }
+std::string fixture(const std::string& name) {
+  return testing::fixture(name).string();
+}
 
 struct DiffRun {
   int status;
@@ -25,8 +27,8 @@ DiffRun run(const std::string& a, const std::string& b, const DiffOptions& o = {
 }
 
 std::filesystem::path scratch(const std::string& name) {
-  auto dir = std::filesystem::temp_directory_path() /
-             ("mailtap-diff-tests-" + std::to_string(::getpid()));
+  auto dir =
+      std::filesystem::temp_directory_path() / ("mailtap-diff-tests-" + std::to_string(::getpid()));
   std::filesystem::create_directories(dir);
   return dir / name;
 }

@@ -18,12 +18,19 @@ namespace mailtap::diff::testing {
 class SessionBuilder {
  public:
   explicit SessionBuilder(const std::string& protocol) {
-    header_ = {{"type", "session"},      {"format", "mailtap-transcript"},
-               {"version", 1},           {"session", "s1"},
-               {"protocol", protocol},   {"client", "127.0.0.1:40000"},
-               {"t", 1'000'000},         {"started", "1970-01-01T00:00:01Z"},
-               {"listener", {{"name", "l"}, {"upstream", "127.0.0.1:25"},
-                             {"client_tls", "plain"}, {"upstream_tls", "plain"}}}};
+    header_ = {{"type", "session"},
+               {"format", "mailtap-transcript"},
+               {"version", 1},
+               {"session", "s1"},
+               {"protocol", protocol},
+               {"client", "127.0.0.1:40000"},
+               {"t", 1'000'000},
+               {"started", "1970-01-01T00:00:01Z"},
+               {"listener",
+                {{"name", "l"},
+                 {"upstream", "127.0.0.1:25"},
+                 {"client_tls", "plain"},
+                 {"upstream_tls", "plain"}}}};
   }
   SessionBuilder& c(const std::string& line, const std::string& frame = "line") {
     return data("client", "server", frame, frame == "line" ? line + "\r\n" : line);
@@ -33,14 +40,20 @@ class SessionBuilder {
   }
   SessionBuilder& data(const std::string& from, const std::string& to, const std::string& frame,
                        const std::string& bytes) {
-    events_.push_back({{"type", "data"}, {"from", from},   {"to", to},      {"frame", frame},
-                       {"tls", tls_},    {"text", bytes},  {"len", bytes.size()},
-                       {"t", tick()},    {"seq", ++seq_}});
+    events_.push_back({{"type", "data"},
+                       {"from", from},
+                       {"to", to},
+                       {"frame", frame},
+                       {"tls", tls_},
+                       {"text", bytes},
+                       {"len", bytes.size()},
+                       {"t", tick()},
+                       {"seq", ++seq_}});
     return *this;
   }
   SessionBuilder& tls(const std::string& leg, const std::string& version = "TLSv1.3",
                       nlohmann::json cert = nullptr) {
-    nlohmann::json e = {{"type", "tls"},     {"leg", leg},
+    nlohmann::json e = {{"type", "tls"},      {"leg", leg},
                         {"version", version}, {"cipher", "TLS_AES_256_GCM_SHA384"},
                         {"t", tick()},        {"seq", ++seq_}};
     if (!cert.is_null()) e["peer_certificate"] = cert;
@@ -49,8 +62,27 @@ class SessionBuilder {
     return *this;
   }
   SessionBuilder& warning(const std::string& code, const std::string& message) {
-    events_.push_back({{"type", "warning"}, {"code", code}, {"message", message},
-                       {"t", tick()}, {"seq", ++seq_}});
+    events_.push_back({{"type", "warning"},
+                       {"code", code},
+                       {"message", message},
+                       {"t", tick()},
+                       {"seq", ++seq_}});
+    return *this;
+  }
+  // Makes this a `mailtap run` transcript (as src/run/run_recorder.cc writes its header): the
+  // runner is the client, with one leg, to the server, whose TLS mode both header fields name.
+  SessionBuilder& runner(const std::string& tls_mode = "plain") {
+    header_["listener"] = {{"name", "mailtap run"},
+                           {"upstream", "127.0.0.1:25"},
+                           {"client_tls", tls_mode},
+                           {"upstream_tls", tls_mode},
+                           {"listen", ""}};
+    header_["runner"] = {{"script", "capture.jsonl"}};
+    return *this;
+  }
+  SessionBuilder& tls_modes(const std::string& client, const std::string& upstream) {
+    header_["listener"]["client_tls"] = client;
+    header_["listener"]["upstream_tls"] = upstream;
     return *this;
   }
   // The last event, to add decoder fields to it.

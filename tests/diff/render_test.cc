@@ -86,10 +86,62 @@ TEST(DiffRenderText, MarksAndFacets) {
   EXPECT_EQ(colored.str().find("= greeting"), std::string::npos);
 }
 
+TEST(DiffRenderText, WholeSetsWrappedAndMissingFacetsShownAsNone) {
+  SessionBuilder a("imap"), b("imap");
+  std::string many;
+  for (int i = 0; i < 60; ++i) many += " X-EXTENSION-NUMBER-" + std::to_string(i);
+  a.s("* OK [CAPABILITY IMAP4rev1] ready").c("a1 SELECT INBOX").s("a1 OK done");
+  b.s("* OK [CAPABILITY IMAP4rev1" + many + "] ready").c("a1 SELECT INBOX");
+  b.s("* OK [URLMECH INTERNAL] Ok").s("a1 OK done");
+  std::ostringstream out;
+  render_text(compare_sessions(a.steps(), b.steps()), out, TextOptions{});
+  const std::string s = out.str();
+  // every element is listed (none cut off), over several lines of at most 100 columns
+  for (int i = 0; i < 60; ++i) {
+    const std::string name = "X-EXTENSION-NUMBER-" + std::to_string(i);
+    EXPECT_TRUE(s.find(name + "\n") != std::string::npos || s.find(name + " ") != std::string::npos)
+        << name << "\n"
+        << s;
+  }
+  EXPECT_EQ(s.find("more)"), std::string::npos) << s;
+  std::istringstream lines(s);
+  for (std::string l; std::getline(lines, l);) EXPECT_LE(l.size(), 100u) << l;
+  // a facet only B has: A shows "(none)", B its whole value
+  EXPECT_TRUE(std::regex_search(
+      s, std::regex("untagged OK \\[URLMECH\\]: +A: \\(none\\)\n +B: \\[URLMECH INTERNAL\\] Ok\n")))
+      << s;
+}
+
+TEST(DiffRenderText, NotesSayWhatWasNotCompared) {
+  SessionBuilder capture("smtp"), replay("smtp");
+  capture.tls_modes("starttls", "starttls");
+  capture.s("220 mx").c("STARTTLS").s("220 go").tls("server").tls("client").c("QUIT").s("221 Bye");
+  replay.runner("starttls");
+  replay.s("220 mx").c("STARTTLS").s("220 go").tls("server").c("QUIT").s("221 Bye");
+  SessionDiff d = compare_sessions(capture.steps(), replay.steps());
+  std::ostringstream out;
+  render_text(d, out, TextOptions{});
+  const std::string s = out.str();
+  EXPECT_NE(s.find("mailtap diff: no differences"), std::string::npos) << s;
+  EXPECT_NE(s.find("(mailtap run)"), std::string::npos) << s;
+  EXPECT_NE(s.find("note: B was recorded by mailtap run"), std::string::npos) << s;
+  EXPECT_NE(s.find("A's TLS handshake on the client leg (TLSv1.3 TLS_AES_256_GCM_SHA384)"),
+            std::string::npos)
+      << s;
+  EXPECT_EQ(s.find("(only in A)"), std::string::npos) << s;
+  nlohmann::json j = to_json(d, "capture.jsonl", "replay.jsonl");
+  EXPECT_TRUE(j["identical"].get<bool>());
+  ASSERT_EQ(j["notes"].size(), 1u);
+  EXPECT_EQ(j["a"]["recorded_by"], "mailtap proxy");
+  EXPECT_EQ(j["b"]["recorded_by"], "mailtap run");
+}
+
 TEST(DiffRenderText, TerminalControlBytesFromTheWireAreNeutralised) {
   EXPECT_EQ(printable("ok\x1b[2Jgone\x07"), "ok\\x1b[2Jgone\\x07");
   EXPECT_EQ(printable("tab\tstays"), "tab\tstays");
-  EXPECT_EQ(printable("c1 \xc2\x9b" "31m"), "c1 \\x9b31m");
+  EXPECT_EQ(printable("c1 \xc2\x9b"
+                      "31m"),
+            "c1 \\x9b31m");
   EXPECT_EQ(printable("caf\xc3\xa9"), "caf\xc3\xa9");
 
   SessionBuilder a("smtp"), b("smtp");

@@ -316,3 +316,63 @@ def test_unreadable_transcript_is_trouble(mailtap_bin, tmp_path):
     assert str(bad) in r.stderr
     r = mailtap_diff(mailtap_bin, tmp_path / "missing.jsonl", bad)
     assert r.returncode == 2 and "missing.jsonl" in r.stderr
+
+
+# --- a proxy capture against a `mailtap run` replay of it ------------------------------------
+
+
+def replay(mailtap_bin: str, capture_file: Path, server: Sandbox, service: str, user: str,
+           tmp_path: Path, name: str) -> tuple[int, Path]:
+    """Replays a capture with `mailtap run` against `server`'s `service`; returns the runner's
+    exit status and its own transcript."""
+    out = tmp_path / f"run-{name}"
+    u = server.user(user)
+    r = run([mailtap_bin, "run", str(capture_file), "--target",
+             f"127.0.0.1:{server.port(service)}", "--upstream-ca", str(server.ca),
+             "--var", f"user={u.login}", "--var", f"pass={u.password}",
+             "--transcripts", str(out), "--color", "never"], check=False, timeout=120)
+    assert r.returncode in (0, 1), f"mailtap run could not run:\n{r.stdout}\n{r.stderr}"
+    files = sorted(out.glob("*.jsonl"))
+    assert len(files) == 1, (files, r.stdout, r.stderr)
+    return r.returncode, files[0]
+
+
+@pytest.mark.parametrize("service,client,user", [
+    ("submission", swaks_submission, "alice"),
+    ("imap", curl_imap, "bob"),
+    ("pop3", curl_pop3, "bob"),
+], ids=["swaks-smtp", "curl-imap", "curl-pop3"])
+def test_capture_against_its_replay_compares_the_server_legs(
+        prepared, proxy, mailtap_bin, tmp_path, service, client, user):
+    sandbox = prepared
+    captured = capture(proxy, sandbox, service, client, tmp_path, "capture")
+    status, replayed = replay(mailtap_bin, captured, sandbox, service, user, tmp_path, "same")
+    assert status == 0, "the replay against the same server should pass"
+    for a, b in ((captured, replayed), (replayed, captured)):
+        r = mailtap_diff(mailtap_bin, a, b)
+        assert r.returncode == 0, r.stdout + r.stderr
+        assert "no differences" in r.stdout and "client leg" in r.stdout, r.stdout
+        code, report = diff_json(mailtap_bin, a, b)
+        assert code == 0 and report["identical"] is True
+        assert report["header_differences"] == []
+        assert any("client leg" in n for n in report["notes"]), report["notes"]
+        runner_side = "b" if a == captured else "a"
+        assert report[runner_side]["recorded_by"] == "mailtap run"
+        # the server legs' handshakes were paired with each other
+        tls = [s for s in report["steps"] if (s["a"] or s["b"])["kind"] == "tls"]
+        assert tls and all(s["a"] and s["b"] and s["a"]["verb"] == s["b"]["verb"] == "TLS server"
+                           for s in tls), tls
+
+
+def test_capture_against_its_replay_on_another_server_shows_only_real_differences(
+        sandbox, second, proxy, mailtap_bin, tmp_path):
+    captured = capture(proxy, sandbox, "submission", swaks_submission, tmp_path, "postfix")
+    _, replayed = replay(mailtap_bin, captured, second, "submission", "alice", tmp_path, "exim")
+    code, report = diff_json(mailtap_bin, captured, replayed)
+    assert code == 1
+    assert report["summary"]["only_a"] == report["summary"]["only_b"] == 0, \
+        [s for s in report["steps"] if s["status"] != "same" and s["status"] != "changed"]
+    assert any("client leg" in n for n in report["notes"])
+    ehlo = [d for d in differences(report, "EHLO") if d["facet"] == "extensions"]
+    assert ehlo and "HELP" in ehlo[0]["only_b"]
+    assert_no_volatile_noise(report)

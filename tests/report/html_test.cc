@@ -23,8 +23,7 @@ TEST(ReportHtml, InvalidUtf8IsReplaced) {
   EXPECT_EQ(valid_utf8("ok \xff\xfe done"), "ok \xef\xbf\xbd\xef\xbf\xbd done");
   EXPECT_EQ(valid_utf8("caf\xc3\xa9 \xe2\x82\xac"), "caf\xc3\xa9 \xe2\x82\xac");
   EXPECT_EQ(valid_utf8("overlong \xc0\xbc"), "overlong \xef\xbf\xbd\xef\xbf\xbd");
-  EXPECT_EQ(valid_utf8("surrogate \xed\xa0\x80"),
-            "surrogate \xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd");
+  EXPECT_EQ(valid_utf8("surrogate \xed\xa0\x80"), "surrogate \xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd");
   EXPECT_EQ(valid_utf8("cut \xe2\x82"), "cut \xef\xbf\xbd\xef\xbf\xbd");
   // an overlong '<' never survives as '<'
   EXPECT_EQ(text("\xc0\xbcscript"), "\xef\xbf\xbd\xef\xbf\xbdscript");

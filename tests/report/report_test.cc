@@ -44,14 +44,14 @@ TEST(Report, OneSessionTimeline) {
   std::string html = page({{"dovecot.jsonl", t}});
   EXPECT_EQ(html.rfind("<!DOCTYPE html>", 0), 0u);
   EXPECT_NE(html.find("<table class=\"timeline\">"), std::string::npos);
-  EXPECT_NE(html.find("<tr class=\"c"), std::string::npos);                  // client column
-  EXPECT_NE(html.find("<tr class=\"s"), std::string::npos);                  // server column
-  EXPECT_GE(count(html, "<tr class=\"boundary\">"), 2u);                      // TLS on both legs
+  EXPECT_NE(html.find("<tr class=\"c"), std::string::npos);  // client column
+  EXPECT_NE(html.find("<tr class=\"s"), std::string::npos);  // server column
+  EXPECT_GE(count(html, "<tr class=\"boundary\">"), 2u);     // TLS on both legs
   EXPECT_NE(html.find("class=\"badge auth-badge\">AUTH</span>"), std::string::npos);
   EXPECT_NE(html.find("A004 AUTHENTICATE CRAM-MD5"), std::string::npos);
-  EXPECT_NE(html.find("<td class=\"latency\"><span"), std::string::npos);   // per-command latency
-  EXPECT_NE(html.find("class=\"warn\""), std::string::npos);                 // auth_in_cleartext
-  EXPECT_EQ(html.find("id=\"diff\""), std::string::npos);                    // one session: no diff
+  EXPECT_NE(html.find("<td class=\"latency\"><span"), std::string::npos);  // per-command latency
+  EXPECT_NE(html.find("class=\"warn\""), std::string::npos);               // auth_in_cleartext
+  EXPECT_EQ(html.find("id=\"diff\""), std::string::npos);                  // one session: no diff
   // self-contained: nothing fetched from anywhere
   EXPECT_EQ(html.find("http://"), std::string::npos);
   EXPECT_EQ(html.find("https://"), std::string::npos);

@@ -22,7 +22,7 @@ struct FacetDifference {
   Facet::Kind kind = Facet::Kind::value;
   bool missing_a = false;  // A's step has no such facet
   bool missing_b = false;
-  std::string a, b;  // value facets
+  std::string a, b;                         // value facets
   std::vector<std::string> only_a, only_b;  // set facets
   std::vector<LineChange> lines;            // lines facets: the whole comparison, in order
 };
@@ -47,6 +47,9 @@ struct SessionDiff {
   std::vector<HeaderDifference> header;
   std::vector<StepPair> pairs;
   size_t same = 0, changed = 0, only_a = 0, only_b = 0;
+  // What was deliberately not compared, and why (not differences): e.g. a proxy capture's
+  // client-leg TLS handshake against a `mailtap run` transcript, which has no client leg.
+  std::vector<std::string> notes;
 
   bool identical() const { return header.empty() && changed == 0 && only_a == 0 && only_b == 0; }
 };
@@ -64,6 +67,10 @@ std::optional<FacetDifference> compare_facets(const std::string& name, const Fac
 std::vector<LineChange> compare_lines(const std::vector<std::string>& a,
                                       const std::vector<std::string>& b);
 
+// Aligns and compares two sessions. When exactly one of them was recorded by `mailtap run` (one
+// leg: the runner is the client) and the other by the proxy (two legs), only the legs that
+// correspond are compared: the proxy's client-leg TLS handshakes and its client TLS mode are left
+// out and named in `notes`.
 SessionDiff compare_sessions(SessionSteps a, SessionSteps b);
 
 }  // namespace mailtap::diff

@@ -19,8 +19,8 @@ struct DiffOptions {
   bool quiet = false;  // print nothing; the exit status says it all
   bool ignore_hosts = false;
   bool ignore_banners = false;
-  std::vector<std::string> ignore;        // --ignore PATTERN, repeatable
-  std::vector<std::string> rules_files;   // --rules FILE, repeatable
+  std::vector<std::string> ignore;       // --ignore PATTERN, repeatable
+  std::vector<std::string> rules_files;  // --rules FILE, repeatable
 };
 
 // Reads both transcripts' steps (each with its own protocol's built-in rules plus `rules`) and

@@ -21,11 +21,15 @@ struct Rule {
   std::string replacement;  // ECMAScript format: $1 refers to a group
   std::regex compiled;
   // Cheap tests that must pass before the (slow) regular expression runs: one of `needles`
-  // (lower case) occurs in the lower-cased text, and a run of `digit_run` decimal or `hex_run`
-  // hexadecimal digits occurs. Empty / 0: no such test. Built-in rules only.
+  // (lower case) occurs in the lower-cased text (at its start when `needle_at_start`), every one
+  // of `required` occurs, and a run of `digit_run` decimal or `hex_run` hexadecimal digits occurs.
+  // Empty / 0: no such test. Built-in rules only. They decide the speed of `mailtap diff` on
+  // message content: most lines of a message pass none of them.
   std::vector<std::string> needles;
   size_t digit_run = 0;
   size_t hex_run = 0;
+  std::vector<std::string> required;
+  bool needle_at_start = false;
 };
 
 // A pattern that does not compile; what() names the rule and says why.
@@ -39,8 +43,8 @@ Rule make_rule(std::string name, std::string pattern, std::string replacement,
                bool ignore_case = false);
 
 struct NormalizeOptions {
-  bool ignore_hosts = false;    // host names and IP addresses become <host>/<ip>
-  bool ignore_banners = false;  // greeting and EHLO texts are not compared
+  bool ignore_hosts = false;     // host names and IP addresses become <host>/<ip>
+  bool ignore_banners = false;   // greeting and EHLO texts are not compared
   std::vector<Rule> user_rules;  // applied after the built-in rules, in order
 };
 

@@ -12,7 +12,7 @@ namespace mailtap::diff {
 
 struct TextOptions {
   bool color = false;
-  bool show_same = true;  // list the steps that are the same too (one line each)
+  bool show_same = true;                   // list the steps that are the same too (one line each)
   std::string a_name = "A", b_name = "B";  // file names shown in the heading
 };
 

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <set>
@@ -46,8 +47,8 @@ struct Step {
   std::string verb;   // "EHLO", "UID FETCH", "greeting", "TLS server"... (aligns steps loosely)
   std::string key;    // the normalised command (aligns steps exactly)
   std::string label;  // for people: the command line as sent (IMAP tag dropped)
-  std::vector<std::string> client_lines;  // display lines the client sent in this step
-  std::vector<std::string> server_lines;  // display lines the server sent in this step
+  std::vector<std::string> client_lines;              // display lines the client sent in this step
+  std::vector<std::string> server_lines;              // display lines the server sent in this step
   std::vector<std::pair<std::string, Facet>> facets;  // in presentation order
   std::optional<int64_t> latency_us;                  // command to first reply
   int64_t seq = 0;        // the transcript "seq" of the first event of the step
@@ -67,6 +68,27 @@ struct SessionSteps {
   nlohmann::json header;
   std::vector<Step> steps;
   bool truncated = false;
+  // Recorded by `mailtap run`, which is the client itself: the transcript has only the server
+  // leg, where a proxy capture has two (client <-> mailtap, mailtap <-> server).
+  bool runner = false;
+};
+
+// Reads a transcript into steps one event at a time, so that a large transcript need not be held
+// in memory as JSON: add() every event after the header, in order, then finish() once.
+class StepBuilder {
+ public:
+  // `normalizer` must outlive the builder.
+  StepBuilder(const nlohmann::json& header, const Normalizer& normalizer);
+  ~StepBuilder();
+  StepBuilder(const StepBuilder&) = delete;
+  StepBuilder& operator=(const StepBuilder&) = delete;
+
+  void add(const nlohmann::json& event);
+  SessionSteps finish();
+
+ private:
+  struct State;
+  std::unique_ptr<State> state_;
 };
 
 // Reads the events of one transcript into steps. Decoder annotations ("decoded") are used where
@@ -76,5 +98,9 @@ SessionSteps build_steps(const nlohmann::json& header, const std::vector<nlohman
 
 // The protocol a transcript header names (smtp when it names none this build knows).
 Protocol header_protocol(const nlohmann::json& header);
+
+// The header is that of a `mailtap run` transcript (a "runner" object, or the listener named
+// "mailtap run").
+bool is_runner_transcript(const nlohmann::json& header);
 
 }  // namespace mailtap::diff
