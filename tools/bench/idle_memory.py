@@ -77,11 +77,14 @@ def rss_rounds(args, relay: relays.Relay) -> None:
     print(f"{relay.label}: RSS {procstat.rss_kib(pid)} KiB after 3 warm-up sessions")
     for rnd in range(1, args.rounds + 1):
         before = procstat.rss_kib(pid)
+        cpu_before = procstat.cpu_seconds(pid)
         sessions = clients.open_idle_sessions(relay.ports["idle"], relay.cafile, args.count)
-        procstat.wait_cpu_settled(pid)
+        cpu_after = procstat.wait_cpu_settled(pid)
         after = procstat.rss_kib(pid)
         print(f"  round {rnd}: {args.count} idle sessions, RSS {before} -> {after} KiB: "
-              f"{(after - before) / args.count:.2f} KiB per session")
+              f"{(after - before) / args.count:.2f} KiB per session; relay CPU "
+              f"{(cpu_after - cpu_before) * 1e6 / args.count:.0f} µs per session set-up "
+              "(two TLS handshakes, greeting, one NOOP)")
         if args.malloc_stats and relay.name.startswith("mailtap"):
             print(malloc_stats(pid))
         clients.close_all(sessions)
