@@ -58,9 +58,10 @@ class SessionTranscript {
   // Any thread: the file could not be created or written (disk full, read-only directory); the
   // session's lines are being discarded. Set by the writer thread, so it turns true some time
   // after the failing event was recorded.
-  virtual bool failed() const = 0;
+  // (Not pure: sinks other than the writer, e.g. test collectors, never fail.)
+  virtual bool failed() const { return false; }
   // Why, once failed() is true (empty before).
-  virtual std::string failure() const = 0;
+  virtual std::string failure() const { return {}; }
 };
 
 // Events recorded on one thread (an event loop), handed to the writer in bulk. Not thread-safe:
