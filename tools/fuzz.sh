@@ -2,6 +2,8 @@
 # Builds every libFuzzer target (tests/fuzz/*_fuzz.cc) with clang and runs each for a bounded time.
 #
 #   tools/fuzz.sh [SECONDS]        SECONDS per target, default 30
+#   Environment: FUZZ_TARGETS="a_fuzz b_fuzz" (default: every tests/fuzz/*_fuzz.cc), JOBS,
+#   INSTRUMENTED_BUILD_DIR (default build-instrumented, shared with tools/sanitize.sh).
 #
 # Each target reads its committed corpus tests/fuzz/corpus/<name>/ (name = file name without
 # "_fuzz"; if that directory does not exist, without "_decoder_fuzz", so imap_decoder_fuzz uses
@@ -11,23 +13,29 @@
 # out-of-memory fails the script; the reproducer is left in the artifacts directory printed.
 #
 # The core library is compiled with -fsanitize=fuzzer-no-link so libFuzzer sees coverage inside
-# the decoders and the session layer, not only inside the target file.
+# the decoders and the session layer, not only inside the target file. The committed corpora are
+# also replayed by CTest in every build (fuzz_replay_<target>), so they guard against regressions
+# even where clang is not used.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
 seconds="${1:-30}"
-jobs="${JOBS:-2}"
-build_dir="${FUZZ_BUILD_DIR:-build-fuzz}"
+jobs="${JOBS:-$(nproc)}"
+# The same configuration as tools/sanitize.sh (one instrumented build serves both): -DMAILTAP_FUZZ=ON
+# compiles every file, the core library included, with -fsanitize=fuzzer-no-link,address,undefined.
+build_dir="${INSTRUMENTED_BUILD_DIR:-${FUZZ_BUILD_DIR:-build-instrumented}}"
+launcher=()
+if command -v ccache >/dev/null 2>&1; then launcher=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache); fi
 
-CXX="${CXX:-clang++}" cmake -S . -B "$build_dir" -DMAILTAP_FUZZ=ON -DMAILTAP_TESTS=OFF \
-  -DCMAKE_BUILD_TYPE=RelWithDebInfo \
-  "-DCMAKE_CXX_FLAGS=-fsanitize=fuzzer-no-link,address,undefined -fno-omit-frame-pointer" >/dev/null ||
+CXX="${CXX:-clang++}" cmake -S . -B "$build_dir" -DMAILTAP_FUZZ=ON -DMAILTAP_TESTS=ON \
+  -DCMAKE_BUILD_TYPE=RelWithDebInfo "${launcher[@]}" >/dev/null ||
   { echo "fuzz: cmake configure failed" >&2; exit 2; }
 
 targets=()
 for src in tests/fuzz/*_fuzz.cc; do
   targets+=("$(basename "$src" .cc)")
 done
+if [[ -n "${FUZZ_TARGETS:-}" ]]; then read -ra targets <<<"$FUZZ_TARGETS"; fi
 cmake --build "$build_dir" -j"$jobs" --target "${targets[@]}" || { echo "fuzz: build failed" >&2; exit 2; }
 
 work="$(mktemp -d "${TMPDIR:-/tmp}/mailtap-fuzz.XXXXXX")"

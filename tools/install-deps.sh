@@ -10,7 +10,11 @@ set -euo pipefail
 
 PACKAGES=(
   # build
-  build-essential cmake pkg-config clang
+  build-essential cmake pkg-config
+  # instrumented build for fuzzing and the sanitizers (tools/fuzz.sh, tools/sanitize.sh): clang,
+  # its sanitizer and libFuzzer runtimes (only recommended by clang, so named), llvm-symbolizer
+  # for readable reports
+  clang libclang-rt-14-dev llvm
   libuv1-dev libssl-dev nlohmann-json3-dev libcli11-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   # tests
