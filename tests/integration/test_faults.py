@@ -687,3 +687,41 @@ def test_sigkill_mid_session_leaves_parsable_transcripts(proxy):
                 json.loads(tail)
     assert torn_total <= 1
     up.close()
+
+
+# --- the CI flake of test_proxy.py::test_insecure_upstream_is_recorded_as_warning ---------------
+
+
+def test_insecure_session_is_complete_on_disk_while_mailtap_runs(sandbox, proxy):
+    """Regression for the CI failure where a session that logged in left a transcript of three
+    lines (header, two connects): the whole session must reach the file while mailtap is still
+    running, with no shutdown or flush to push it out, and mailtap must then exit 0. The
+    harness used to stop mailtap first and ignore its exit status, so lost events and an abnormal
+    exit could not be told apart from a clean run."""
+    import imaplib
+    import ssl
+    p = proxy("imaps", upstream_ca=None, extra_args=["--insecure"])
+    alice = sandbox.user("alice")
+    ctx = ssl.create_default_context(cafile=str(p.ca_pem))
+    with imaplib.IMAP4_SSL("127.0.0.1", p.port, ssl_context=ctx, timeout=30) as m:
+        m.login(alice.login, alice.password)
+
+    def complete_on_disk():
+        files = p.transcript_files()
+        if len(files) != 1:
+            return False
+        raw = files[0].read_bytes()
+        if not raw.endswith(b"\n"):
+            return False
+        events = [json.loads(x) for x in raw.splitlines()]
+        kinds = [e["type"] for e in events]
+        closed = {e["leg"] for e in events if e["type"] == "close"}
+        return ("tls" in kinds and "upstream_not_verified" in codes(events, "warning")
+                and any(e["type"] == "data" for e in events) and {"client", "server"} <= closed)
+    wait_until(complete_on_disk, "the whole session (tls, warning, data, both closes) on disk "
+               "while mailtap runs")
+    assert p.running(), p.stderr()
+    assert p.stop() == 0, p.stderr()
+    [events] = validate_transcripts(p)
+    assert events[0]["listener"]["upstream_insecure"] is True
+    assert [e["seq"] for e in events[1:]] == list(range(1, len(events)))
