@@ -127,6 +127,7 @@ def assert_told_fatal(client: Conn, proto: str, *needles: bytes) -> bytes:
         assert needle in line, (needle, line)
     rest = client.read_until_eof()
     assert rest == b"", rest
+    client.close()  # mailtap lingers for the client's close after its last words
     return line
 
 
