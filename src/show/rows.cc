@@ -147,7 +147,10 @@ std::vector<Row> build_rows(const nlohmann::json& header, const std::vector<nloh
   for (const auto& e : events) {
     const std::string type = transcript::field_text(e, "type");
     auto v = transcript::view_data(e);
-    const std::string note = join_notes(v ? routing_note(*v) : "", transcript::annotation(e));
+    const std::string annotation = transcript::annotation(e);
+    // Decoders already say when mailtap dropped or wrote a line; saying it twice reads as noise.
+    const bool said = annotation.find("mailtap") != std::string::npos;
+    const std::string note = join_notes(v && !said ? routing_note(*v) : "", annotation);
 
     if (v && transcript::is_content_frame(v->frame)) {
       const bool continues =

@@ -39,6 +39,7 @@ IMAP
   S0 S1 EXAMINE: FLAGS, PERMANENTFLAGS (), EXISTS, RECENT, UNSEEN, UIDVALIDITY, UIDNEXT,
         OK [READ-ONLY].
   S0 S1 FETCH 1 BODY[]: the message as a {size} literal, then ")" and OK.
+  S0    port 143: ". LOGIN hello world" typed in cleartext (tag "."; the seed shows no answer).
   S1    LOGOUT: * BYE, then OK.
   S0    port 993: TLS from the first byte (s_client).
 POP3
@@ -449,6 +450,39 @@ def test_seed_000_imap_on_143_with_starttls(sandbox, proxy, mailtap_bin):
     r.explains('* LIST: mailbox "INBOX" (\\HasNoChildren; hierarchy delimiter ".")')
     # Both legs are encrypted when LOGIN is sent: no false alarm.
     assert "credentials_before_tls" not in r.text
+    r.never_shows(alice.password)
+
+
+def test_seed_000_imap_login_in_cleartext_on_143(sandbox, proxy, mailtap_bin, tmp_path):
+    """S0 "IMAP 143": telnet to 143 and `. LOGIN hello world`, with "." as the tag. The seed
+    shows no answer; mailtap shows it, and says what the seed does not: the password crossed
+    the network in cleartext, and the server offered authentication before TLS."""
+    alice = sandbox.user("alice")
+    p = proxy("imap", client_tls="plain", upstream_tls="plain")
+    telnet = script(tmp_path, "imap-143.mtscript", f"""\
+S: * OK [CAPABILITY IMAP4rev1 *] Dovecot* ready.
+C: . LOGIN {alice.login} {alice.password}
+S: . OK *
+C: . LOGOUT
+S: * BYE *
+S: . OK *
+""")
+    play(mailtap_bin, p, telnet, "plain")
+    r = one(mailtap_bin, p)
+    r.explains(
+        "the server greets the client and waits for it to log in",
+        "auth_offered_cleartext: the server offers authentication",
+        ". LOGIN alice <redacted len=12 ",
+        '. LOGIN: the client logs in as "alice" (password redacted)',
+        "credentials_before_tls: . LOGIN sends credentials for alice in cleartext on both legs "
+        "(client and server)",
+        re.compile(r"\. OK: LOGIN completed in .*; logged in as alice"),
+        ". LOGOUT: the client ends the session",
+        '* BYE: the server is closing the connection (Logging out) (untagged "*": data for . '
+        'LOGOUT, not its completion; the line tagged . ends it)',
+        "the session is over",
+    )
+    assert "dropped by mailtap; dropped by mailtap" not in r.text
     r.never_shows(alice.password)
 
 

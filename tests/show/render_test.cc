@@ -263,6 +263,34 @@ TEST(ShowRender, BareLineEndIsNamed) {
   EXPECT_NE(md.find("`<CRLF>`"), std::string::npos) << md;
 }
 
+// What mailtap dropped or wrote is said once: by the decoder when it says so, else by the row.
+TEST(ShowRender, ProxyRoutingIsSaidOnce) {
+  json header = {{"type", "session"}, {"session", "s1"}, {"protocol", "imap"}, {"t", 1000}};
+  auto line = [](int seq, std::string from, std::string to, std::string text, std::string note) {
+    json e = {{"t", 2000 + seq}, {"seq", seq},  {"type", "data"},     {"from", from},
+              {"to", to},        {"frame", "line"}, {"tls", false}, {"len", text.size()},
+              {"text", text}};
+    if (!note.empty()) e["note"] = note;
+    return e;
+  };
+  std::vector<json> events = {
+      line(1, "server", "mailtap", "* OK [CAPABILITY IMAP4rev1 STARTTLS] hi\r\n",
+           "dropped by mailtap (not relayed to the client): * OK: greeting"),
+      line(2, "mailtap", "client", "* OK [CAPABILITY IMAP4rev1] hi\r\n",
+           "from mailtap itself, not the server: * OK: greeting"),
+      line(3, "client", "mailtap", "RSET\r\n", "")};
+  std::string text = render_to_string(header, events, Format::text);
+  EXPECT_EQ(text.find("dropped by mailtap; dropped by mailtap"), std::string::npos) << text;
+  EXPECT_EQ(text.find("sent by mailtap to client; from mailtap"), std::string::npos) << text;
+  EXPECT_NE(text.find("# dropped by mailtap (not relayed to the client): * OK: greeting"),
+            std::string::npos)
+      << text;
+  EXPECT_NE(text.find("# from mailtap itself, not the server: * OK: greeting"), std::string::npos)
+      << text;
+  EXPECT_NE(text.find("C: RSET"), std::string::npos) << text;
+  EXPECT_NE(text.find("# dropped by mailtap"), std::string::npos) << text;  // undecoded: the row says it
+}
+
 TEST(ShowRender, JsonIsTheTranscriptAsAnArray) {
   auto t = sample("show-json");
   json all = json::parse(render_to_string(t.header, t.events, Format::json));
