@@ -1,13 +1,13 @@
 // `mailtap proxy`: listeners from flags, --listener specs or a JSON config file.
+#include <unistd.h>
+
 #include <fstream>
 #include <iostream>
 
 #include "cli/subcommands.h"
-#include <unistd.h>
-
-#include "mailtap/transcript/tail_printer.h"
 #include "mailtap/io/proxy_server.h"
 #include "mailtap/tls/cert_authority.h"
+#include "mailtap/transcript/tail_printer.h"
 
 namespace mailtap::cli {
 namespace {

@@ -165,7 +165,9 @@ void Connection::on_tls_failed(Side side, std::string reason) {
   dispatch(session::TlsFailed{side, std::move(reason)});
 }
 
-void Connection::on_write_drained(Side side) { leg(other(side)).set_paused(false); }
+void Connection::on_write_drained(Side side) {
+  leg(other(side)).set_paused(false);
+}
 
 void Connection::on_leg_closed(Side) {
   --open_handles_;
@@ -217,9 +219,8 @@ void Connection::on_resolved(uv_getaddrinfo_t* req, int status, addrinfo* res) {
     if (res) uv_freeaddrinfo(res);
     if (!self->closing_) {
       self->connecting_ = false;
-      self->dispatch(session::UpstreamConnectFailed{"cannot resolve " +
-                                                    self->context_.config.upstream.host + ": " +
-                                                    uv_strerror(status)});
+      self->dispatch(session::UpstreamConnectFailed{
+          "cannot resolve " + self->context_.config.upstream.host + ": " + uv_strerror(status)});
     }
     self->maybe_finished();
     return;
@@ -242,8 +243,8 @@ void Connection::try_next_address() {
     last_connect_error_ = uv_strerror(rc);
   }
   connecting_ = false;
-  dispatch(session::UpstreamConnectFailed{context_.config.upstream.str() + ": " +
-                                          last_connect_error_});
+  dispatch(
+      session::UpstreamConnectFailed{context_.config.upstream.str() + ": " + last_connect_error_});
 }
 
 void Connection::on_connected(uv_connect_t* req, int status) {
@@ -269,7 +270,9 @@ void Connection::on_connected(uv_connect_t* req, int status) {
 
 // ---- deadlines and closing -----------------------------------------------------------------
 
-void Connection::on_tick(uv_timer_t* t) { static_cast<Connection*>(t->data)->check_deadlines(); }
+void Connection::on_tick(uv_timer_t* t) {
+  static_cast<Connection*>(t->data)->check_deadlines();
+}
 
 void Connection::check_transcript() {
   if (transcript_failure_handled_ || !transcript_ || !transcript_->failed()) return;
@@ -301,8 +304,10 @@ void Connection::check_deadlines() {
     dispatch(session::TimedOut{std::string("the TLS handshake with the ") +
                                (server_.tls_handshaking() ? "upstream" : "client")});
   } else if (partial_line_since_ && now - partial_line_since_ > to.line_ms) {
-    dispatch(session::TimedOut{"the end of a line (a peer sent part of a line and then stalled "
-                               "for " + std::to_string(to.line_ms / 1000) + " s)"});
+    dispatch(
+        session::TimedOut{"the end of a line (a peer sent part of a line and then stalled "
+                          "for " +
+                          std::to_string(to.line_ms / 1000) + " s)"});
   } else if (now - last_activity_ > to.idle_ms) {
     dispatch(session::TimedOut{"activity (idle for " + std::to_string(to.idle_ms / 1000) + " s)"});
   }

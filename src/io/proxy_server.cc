@@ -68,8 +68,8 @@ bool ProxyServer::check_transcript_directory(std::string& error) {
   }
   if (problem.empty()) return true;
   if (options_.on_transcript_error == TranscriptErrorPolicy::close) {
-    error = problem +
-            " (fix it, or pass --on-transcript-error continue to relay without transcripts)";
+    error =
+        problem + " (fix it, or pass --on-transcript-error continue to relay without transcripts)";
     return false;
   }
   std::fprintf(stderr,

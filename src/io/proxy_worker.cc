@@ -72,7 +72,7 @@ ProxyWorker::ProxyWorker(size_t index, WorkerShared& shared, WorkerTls tls, Drai
 ProxyWorker::~ProxyWorker() {
   uv_prepare_stop(&before_poll_);
   uv_check_stop(&after_poll_);
-  connections_.clear();  // their handles' last events go to the stage...
+  connections_.clear();            // their handles' last events go to the stage...
   if (stage_) stage_->hand_off();  // ... and from there to the writer
   uv_loop_close(&loop_);
 }
@@ -86,12 +86,10 @@ bool ProxyWorker::listen(std::vector<ListenerContext> contexts, bool reuse_port,
                          std::string& error) {
   if (!stage_ && !contexts.empty() && contexts[0].writer) {
     stage_ = contexts[0].writer->make_stage();
-    uv_prepare_start(&before_poll_, [](uv_prepare_t* p) {
-      on_loop_iteration(reinterpret_cast<uv_handle_t*>(p));
-    });
-    uv_check_start(&after_poll_, [](uv_check_t* c) {
-      on_loop_iteration(reinterpret_cast<uv_handle_t*>(c));
-    });
+    uv_prepare_start(&before_poll_,
+                     [](uv_prepare_t* p) { on_loop_iteration(reinterpret_cast<uv_handle_t*>(p)); });
+    uv_check_start(&after_poll_,
+                   [](uv_check_t* c) { on_loop_iteration(reinterpret_cast<uv_handle_t*>(c)); });
   }
   for (auto& context : contexts) {
     if (context.writer) context.stage = stage_;

@@ -100,8 +100,8 @@ TEST(TranscriptStage, StagedAndDirectSessionsKeepTheirOrderAndSequence) {
     b->finish();
     // The stage's destructor hands off the rest; the writer's destructor drains.
   }
-  for (const auto& [path, prefix] : {std::pair{staged_path, std::string("A ")},
-                                     std::pair{direct_path, std::string("B ")}}) {
+  for (const auto& [path, prefix] :
+       {std::pair{staged_path, std::string("A ")}, std::pair{direct_path, std::string("B ")}}) {
     auto lines = json_lines(path);
     ASSERT_EQ(lines.size(), 1001u) << path;
     for (size_t i = 1; i < lines.size(); ++i) {
@@ -128,7 +128,7 @@ TEST(TranscriptStage, HandleOutlivingItsStageAndWriterIsHarmless) {
 // A session must be able to learn that its file is lost, to apply --on-transcript-error.
 TEST(TranscriptFailure, SessionLearnsItsFileCannotBeCreated) {
   WriterOptions o;
-  o.directory = "/dev/null/not-a-directory";  // cannot exist, root or not
+  o.directory = "/dev/null/not-a-directory";                      // cannot exist, root or not
   o.observer = [](const std::string&, const nlohmann::json&) {};  // keep stderr quiet
   TranscriptWriter writer(o);
   auto stage = writer.make_stage();

@@ -102,9 +102,9 @@ class Connection final : public LegOwner, public session::EventSink {
   addrinfo* addresses_ = nullptr;
   addrinfo* next_address_ = nullptr;
   std::string last_connect_error_;
-  int pending_ops_ = 0;  // resolve/connect requests in flight
+  int pending_ops_ = 0;     // resolve/connect requests in flight
   bool resolving_ = false;  // resolve_req_ is in flight (it can be cancelled)
-  int open_handles_ = 3;  // client, server, timer
+  int open_handles_ = 3;    // client, server, timer
   bool closing_ = false;
   bool connecting_ = false;
   bool transcript_failure_handled_ = false;
