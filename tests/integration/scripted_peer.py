@@ -213,7 +213,9 @@ class ScriptedServer:
                 self.conn.close()
             self._listener.close()
 
-    def join(self, timeout: float = TIMEOUT * 3) -> Conn:
+    def join(self, timeout: float = TIMEOUT * 3, *, tls_may_fail: bool = False) -> Conn:
+        """Waits for the script and the drain. A failed TLS handshake is an error unless the
+        test expects one (`tls_may_fail`, then see `tls_error`)."""
         self._thread.join(timeout)
         if self._thread.is_alive():
             raise PeerError(f"the scripted server is still running after {timeout}s; "
@@ -223,6 +225,9 @@ class ScriptedServer:
                             f"{self.conn.describe() if self.conn else ''}")
         if self.conn is None:
             raise PeerError("mailtap never connected to the scripted server")
+        if self.tls_error and not tls_may_fail:
+            raise PeerError(f"the scripted server's TLS handshake failed: {self.tls_error}; "
+                            f"{self.conn.describe()}")
         return self.conn
 
 
