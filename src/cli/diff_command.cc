@@ -3,6 +3,7 @@
 
 #include <unistd.h>
 
+#include <cstdlib>
 #include <iostream>
 
 #include "cli/subcommands.h"
@@ -50,7 +51,9 @@ void add_diff_command(CLI::App& app, int& status) {
       status = 2;
       return;
     }
-    options->color = *color == "always" || (*color == "auto" && ::isatty(1));
+    // auto: colours on a terminal, unless NO_COLOR is set (https://no-color.org)
+    options->color = *color == "always" ||
+                     (*color == "auto" && ::isatty(1) && std::getenv("NO_COLOR") == nullptr);
     options->show_same = !*only_differences;
     status = diff::run_diff(*a, *b, *options, std::cout, std::cerr);
   });

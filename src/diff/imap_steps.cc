@@ -116,6 +116,13 @@ class ImapReader : public Reader {
     server_continues_ = ends_with_literal(p.bytes);
   }
 
+  size_t oldest_open() const override {
+    std::optional<size_t> oldest_pending;
+    for (size_t i : pending_)
+      if (!oldest_pending || i < *oldest_pending) oldest_pending = i;
+    return oldest_of({oldest_pending, client_step_, awaiting_client_, server_step_});
+  }
+
   void interpret(Draft& d) const override {
     Step& s = d.step;
     std::string mechanism;

@@ -68,6 +68,11 @@ class Pop3Reader : public Reader {
     done();
   }
 
+  size_t oldest_open() const override {
+    return oldest_of(
+        {pending_.empty() ? std::nullopt : std::optional<size_t>(pending_.front()), sasl_step_});
+  }
+
   void interpret(Draft& d) const override {
     Step& s = d.step;
     std::string command_line;

@@ -100,6 +100,11 @@ class SmtpReader : public Reader {
     pending_.pop_front();
   }
 
+  size_t oldest_open() const override {
+    return oldest_of({pending_.empty() ? std::nullopt : std::optional<size_t>(pending_.front()),
+                      sasl_step_, data_step_});
+  }
+
   void interpret(Draft& d) const override {
     Step& s = d.step;
     std::vector<Reply> replies;

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <initializer_list>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <optional>
@@ -60,10 +61,22 @@ class Reader {
   virtual void server(const Piece& p) = 0;
   // Fills verb, key, label and facets of a greeting, command or unsolicited draft.
   virtual void interpret(Draft& d) const = 0;
+  // The index of the oldest draft that may still receive a piece: every draft before it is
+  // complete and can be interpreted (and its pieces freed) while the transcript is still being
+  // read. Never more than the last draft's index.
+  virtual size_t oldest_open() const = 0;
 
  protected:
   // Appends a draft for a step that starts with `first`; returns its index.
   size_t open(StepKind kind, const Piece& first);
+  // The smallest of `candidates` and the last draft's index (a BDAT chunk, an unsolicited line
+  // may still join the last draft).
+  size_t oldest_of(std::initializer_list<std::optional<size_t>> candidates) const {
+    size_t oldest = drafts_.empty() ? 0 : drafts_.size() - 1;
+    for (const auto& c : candidates)
+      if (c && *c < oldest) oldest = *c;
+    return oldest;
+  }
   // True once a greeting or command step exists (the next unexpected server line is not a
   // greeting).
   bool any_protocol_step() const;

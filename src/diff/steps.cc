@@ -228,10 +228,17 @@ void finish_draft(Draft& d, std::optional<int64_t> start) {
   std::set<std::string> warnings;
   for (const auto& p : d.pieces) {
     auto& out = p.from_client ? s.client_lines : s.server_lines;
+    auto& total = p.from_client ? s.client_lines_total : s.server_lines_total;
+    auto keep = [&](std::string line) {
+      if (out.size() < Step::kMaxDisplayLines) out.push_back(std::move(line));
+      ++total;
+    };
     if (transcript::is_content_frame(p.frame)) {
-      out.push_back("<" + p.frame + " " + std::to_string(p.bytes.size()) + " bytes>");
+      keep("<" + p.frame + " " + std::to_string(p.bytes.size()) + " bytes>");
+    } else if (out.size() < Step::kMaxDisplayLines) {
+      for (auto& l : transcript::display_lines(p.bytes)) keep(std::move(l));
     } else {
-      for (auto& l : transcript::display_lines(p.bytes)) out.push_back(std::move(l));
+      total += std::max<size_t>(1, std::count(p.bytes.begin(), p.bytes.end(), '\n'));
     }
     if (p.from_client && !first_client) first_client = p.time_us;
     if (!p.from_client && !first_server) first_server = p.time_us;
@@ -252,8 +259,19 @@ struct StepBuilder::State {
   std::vector<Draft> drafts;
   std::unique_ptr<detail::Reader> reader;
   std::optional<int64_t> start;
+  size_t finished = 0;  // drafts before this index are interpreted and their pieces freed
   const Normalizer& normalizer;
   explicit State(const Normalizer& n) : normalizer(n) {}
+
+  void finish_until(size_t end) {
+    for (; finished < end && finished < drafts.size(); ++finished) {
+      Draft& d = drafts[finished];
+      if (d.step.kind == StepKind::tls || d.step.kind == StepKind::alert) continue;
+      reader->interpret(d);
+      finish_draft(d, start);
+      std::vector<Piece>().swap(d.pieces);
+    }
+  }
 };
 
 StepBuilder::StepBuilder(const nlohmann::json& header, const Normalizer& normalizer)
@@ -306,17 +324,13 @@ void StepBuilder::add(const nlohmann::json& e) {
     st.reader->client(p);
   else
     st.reader->server(p);
+  // Steps that can no longer change are read now, so a long session's bytes are not all held.
+  if (!st.drafts.empty()) st.finish_until(std::min(st.reader->oldest_open(), st.drafts.size() - 1));
 }
 
 SessionSteps StepBuilder::finish() {
   State& st = *state_;
-  for (auto& d : st.drafts) {
-    if (d.step.kind == StepKind::tls || d.step.kind == StepKind::alert) continue;
-    st.reader->interpret(d);
-    finish_draft(d, st.start);
-    d.pieces.clear();
-    d.pieces.shrink_to_fit();
-  }
+  st.finish_until(st.drafts.size());
   st.out.steps.reserve(st.drafts.size());
   for (auto& d : st.drafts) st.out.steps.push_back(std::move(d.step));
   st.drafts.clear();

@@ -1,5 +1,7 @@
 // The comparison of two sessions as an HTML table: A's step and B's step side by side, with the
 // facets that differ spelled out under each changed pair.
+#include <algorithm>
+
 #include "mailtap/diff/render.h"
 #include "mailtap/report/html.h"
 #include "mailtap/report/report.h"
@@ -21,8 +23,9 @@ void write_step(const diff::Step& s, std::ostream& out) {
   out << "<pre class=\"reply\">";
   for (size_t i = 0; i < lines.size() && i < kMaxStepLines; ++i)
     out << (i ? "\n" : "") << text(lines[i]);
-  if (lines.size() > kMaxStepLines)
-    out << "\n<span class=\"more\">... " << lines.size() - kMaxStepLines << " more lines</span>";
+  const size_t total = std::max(lines.size(), s.server_lines_total);
+  if (total > kMaxStepLines)
+    out << "\n<span class=\"more\">... " << total - kMaxStepLines << " more lines</span>";
   out << "</pre>";
 }
 

@@ -47,8 +47,12 @@ struct Step {
   std::string verb;   // "EHLO", "UID FETCH", "greeting", "TLS server"... (aligns steps loosely)
   std::string key;    // the normalised command (aligns steps exactly)
   std::string label;  // for people: the command line as sent (IMAP tag dropped)
-  std::vector<std::string> client_lines;              // display lines the client sent in this step
-  std::vector<std::string> server_lines;              // display lines the server sent in this step
+  // Display lines of the step (for reports): the first kMaxDisplayLines of each side; the totals
+  // count them all.
+  std::vector<std::string> client_lines;
+  std::vector<std::string> server_lines;
+  size_t client_lines_total = 0, server_lines_total = 0;
+  static constexpr size_t kMaxDisplayLines = 64;
   std::vector<std::pair<std::string, Facet>> facets;  // in presentation order
   std::optional<int64_t> latency_us;                  // command to first reply
   int64_t seq = 0;        // the transcript "seq" of the first event of the step
