@@ -215,3 +215,25 @@ TEST(DiffStepsReal, PostfixSwaksCaptureReadsAsItsCommands) {
 
 }  // namespace
 }  // namespace mailtap::diff
+
+namespace mailtap::diff {
+namespace {
+
+TEST(DiffSteps, DisplayLinesAreCappedButCountedAndFacetsKeepEverything) {
+  testing::SessionBuilder b("smtp");
+  b.s("220 mx").c("EHLO c").s("250-mx");
+  for (int i = 0; i < 100; ++i) b.s("250-X-EXT-" + std::to_string(i));
+  b.s("250 SIZE 10").c("QUIT").s("221 Bye");
+  SessionSteps s = b.steps();
+  ASSERT_EQ(s.steps.size(), 3u);
+  const Step& ehlo = s.steps[1];
+  EXPECT_EQ(ehlo.server_lines.size(), Step::kMaxDisplayLines);
+  EXPECT_EQ(ehlo.server_lines_total, 102u);
+  EXPECT_EQ(ehlo.server_lines.front(), "250-mx");
+  ASSERT_NE(ehlo.facet("extensions"), nullptr);
+  EXPECT_EQ(ehlo.facet("extensions")->items.size(), 101u);  // every keyword is compared
+  EXPECT_EQ(s.steps[2].server_lines_total, 1u);
+}
+
+}  // namespace
+}  // namespace mailtap::diff
