@@ -274,6 +274,28 @@ TEST_F(TlsEndpointTest, UpstreamAnsweringInPlaintextIsExplained) {
   EXPECT_THAT(client_->error(), HasSubstr("implicit TLS"));
 }
 
+// info() is read from the connection when asked (an idle session keeps no copy): nothing before
+// the handshake, the same answer every time after it, also once both sides have closed.
+TEST_F(TlsEndpointTest, InfoIsEmptyBeforeTheHandshakeAndStableAfterIt) {
+  connect("localhost", "localhost");
+  EXPECT_TRUE(client_->info().version.empty());
+  EXPECT_FALSE(client_->info().peer_certificate.has_value());
+  EXPECT_TRUE(server_->info().version.empty());
+  pump(*client_, *server_);
+  ASSERT_TRUE(client_->handshake_complete()) << client_->error();
+  TlsInfo first = client_->info();
+  ASSERT_TRUE(first.peer_certificate.has_value());
+  client_->write_plaintext("a1 LOGOUT\r\n");
+  client_->close_notify();
+  server_->close_notify();
+  pump(*client_, *server_);
+  for (const TlsInfo& later : {client_->info(), client_->info()}) {
+    EXPECT_EQ(to_json(later), to_json(first));
+  }
+  EXPECT_EQ(server_->info().sni, "localhost");
+  EXPECT_EQ(server_->info().cipher, first.cipher);
+}
+
 TEST_F(TlsEndpointTest, CloseNotifyIsDetectedAfterTheLastData) {
   connect("localhost", "localhost");
   pump(*client_, *server_);
