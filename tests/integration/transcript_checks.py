@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import json
+import time
 from functools import lru_cache
 from pathlib import Path
 
@@ -21,8 +22,39 @@ def _validator():
     return cls(schema)
 
 
-def validate_transcripts(proxy) -> list[list[dict]]:
-    """Stops the proxy, validates every line of every transcript it wrote, returns them."""
+SESSION_END = '"leg":"both"'  # the close event that ends a session (docs/transcript-format.md)
+
+
+def wait_sessions_ended(proxy, timeout: float = 15) -> bool:
+    """Waits until every transcript the running proxy wrote holds its session's final close
+    event, i.e. mailtap itself saw both sides finish. A client that has just exited may not
+    have been seen closing yet; stopping the proxy at that moment would record a shutdown
+    instead. Returns False when some session is still open at the deadline."""
+    deadline = time.monotonic() + timeout
+    while True:
+        files = proxy.transcript_files()
+        if files and all(SESSION_END in f.read_text(errors="replace") for f in files):
+            return True
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.05)
+
+
+def validate_transcripts(proxy, *, settle: bool = True, expect_exit: int | None = 0
+                         ) -> list[list[dict]]:
+    """Stops the proxy, validates every line of every transcript it wrote, returns them.
+
+    settle       first wait for the sessions to end by themselves (pass False when the test
+                 leaves sessions open on purpose, for SIGTERM to close them).
+    expect_exit  the exit status mailtap must end with (3 says a transcript could not be
+                 written); None to not check it."""
+    if settle and proxy.running():
+        wait_sessions_ended(proxy)
+    status = proxy.stop()
+    if expect_exit is not None:
+        assert status == expect_exit, (
+            f"mailtap proxy exited with status {status}, expected {expect_exit}\n"
+            f"stderr: {proxy.stderr()}")
     transcripts = proxy.load_transcripts()
     assert transcripts, f"the proxy wrote no transcript in {proxy.transcripts}"
     v = _validator()
