@@ -211,12 +211,25 @@ void render_text(const SessionDiff& diff, std::ostream& out, const TextOptions& 
     out << "  " << paint(kBold, h.field + ":") << " " << paint(kRed, "A: " + printable(h.a)) << "  "
         << paint(kGreen, "B: " + printable(h.b)) << "\n";
   }
-  for (const auto& n : diff.notes) out << "  " << paint(kCyan, "note: ") << printable(n) << "\n";
-  for (const auto* side : {&diff.a, &diff.b}) {
-    if (!side->truncated) continue;
-    out << "  " << paint(kCyan, "note: ") << (side == &diff.a ? "A" : "B")
-        << " ends with a line cut off mid-write (the capture was interrupted): that line is left "
-           "out, so steps missing at its end may only be missing from the file\n";
+  // Notes (what was deliberately not compared), wrapped like set elements.
+  std::vector<std::string> notes = diff.notes;
+  for (const auto* side : {&diff.a, &diff.b})
+    if (side->truncated)
+      notes.push_back(std::string(side == &diff.a ? "A" : "B") +
+                      " ends with a line cut off mid-write (the capture was interrupted): that "
+                      "line is left out, so steps missing at its end may only be missing from the "
+                      "file");
+  for (const auto& n : notes) {
+    std::vector<std::string> words;
+    for (size_t at = 0; at < n.size();) {
+      size_t end = n.find(' ', at);
+      if (end == std::string::npos) end = n.size();
+      if (end > at) words.push_back(n.substr(at, end - at));
+      at = end + 1;
+    }
+    auto lines = wrap("      ", words, 2);  // the first six columns become "note: "
+    for (size_t i = 0; i < lines.size(); ++i)
+      out << "  " << (i == 0 ? paint(kCyan, "note: ") + lines[i].substr(6) : lines[i]) << "\n";
   }
   out << "\n";
   for (const auto& p : diff.pairs) {
