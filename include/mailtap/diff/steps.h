@@ -46,7 +46,7 @@ struct Step {
   StepKind kind = StepKind::command;
   std::string verb;   // "EHLO", "UID FETCH", "greeting", "TLS server"... (aligns steps loosely)
   std::string key;    // the normalised command (aligns steps exactly)
-  std::string label;  // for people: the command line as sent (IMAP tag dropped)
+  std::string label;  // for people: the command line as sent (IMAP tag kept: find it in the file)
   // Display lines of the step (for reports): the first kMaxDisplayLines of each side; the totals
   // count them all.
   std::vector<std::string> client_lines;
