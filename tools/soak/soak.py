@@ -73,11 +73,16 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
 
 
 def sanitized(binary: str) -> bool:
+    """Whether `binary` carries a sanitizer runtime (clang links it statically, gcc dynamically)."""
     try:
         out = subprocess.run(["ldd", binary], capture_output=True, text=True, timeout=30).stdout
+        if "libasan" in out or "libubsan" in out:
+            return True
+        with open(binary, "rb") as f:
+            return any(b"AddressSanitizer" in chunk or b"UndefinedBehaviorSanitizer" in chunk
+                       for chunk in iter(lambda: f.read(1 << 22), b""))
     except (OSError, subprocess.TimeoutExpired):
         return False
-    return "libasan" in out or "libubsan" in out
 
 
 def seed_mailbox(sb, user: str, token: str, count: int = 3) -> None:
