@@ -3,8 +3,8 @@
 # (+ LeakSanitizer) and UndefinedBehaviorSanitizer, then runs against that build:
 #   1. the unit tests (mailtap_tests),
 #   2. every committed fuzz corpus through its target (ctest -L fuzz_replay),
-#   3. the integration tests (real Postfix/Dovecot, real clients; every mailtap the tests start
-#      is the sanitized one),
+#   3. the integration tests of the proxy and the attack suite (real Postfix/Dovecot, real and
+#      scripted clients; every mailtap the tests start is the sanitized one),
 #   4. a small soak (tools/soak.sh: concurrent mixed sessions; leaks, lost transcript events).
 # Any sanitizer report fails the run, wherever it came from: every report of every process
 # (the proxy children of the integration tests included, whose exit status the tests do not all
@@ -17,7 +17,8 @@
 #   INSTRUMENTED_BUILD_DIR  build directory (default build-instrumented; shared with tools/fuzz.sh,
 #                         the same configuration: -DMAILTAP_FUZZ=ON instruments every file with
 #                         -fsanitize=fuzzer-no-link,address,undefined)
-#   SANITIZE_INTEGRATION  integration test files to run (default: all of tests/integration);
+#   SANITIZE_INTEGRATION  integration test files to run (default: the proxy, attack-suite and
+#                         SIGPIPE tests, to keep CI time down; "tests/integration" for all of them);
 #                         "none" skips them (SKIP_INTEGRATION=1 does too)
 #   SANITIZE_SOAK         tools/soak.sh arguments (default "--sessions 50 --duration 20");
 #                         "none" skips the soak
@@ -58,7 +59,12 @@ step() { # name, command...
 step "unit tests" "$build_dir/mailtap_tests" "$@"
 step "fuzz corpus replay" ctest --test-dir "$build_dir" -L fuzz_replay --output-on-failure
 
-integration="${SANITIZE_INTEGRATION:-tests/integration}"
+default_integration=""
+for f in tests/integration/test_proxy.py tests/integration/test_attacks.py \
+  tests/integration/test_sigpipe.py; do
+  [[ -f "$f" ]] && default_integration+="$f "
+done
+integration="${SANITIZE_INTEGRATION:-${default_integration:-none}}"
 [[ "${SKIP_INTEGRATION:-0}" == 1 ]] && integration=none
 if [[ "$integration" != none ]]; then
   # shellcheck disable=SC2086 # a list of paths
