@@ -298,6 +298,19 @@ void Session::on_client_frame(Frame& frame) {
       return;
     }
     rules_->on_forwarded_client_line(frame.bytes);
+  } else if (frame.kind == FrameKind::line && config_.upstream_tls != TlsMode::plain &&
+             !upstream_tls_up_ && rules_->parse_client_line(frame.bytes).credentials) {
+    // The rest of a command after a literal that reads like a credential command (found by
+    // session_fuzz: " {3+}\r\n\r\na1 LOGIN u p\r\n"). A server that rejects the malformed line
+    // without reading its literal would take it for a LOGIN, in cleartext: never forward it.
+    record_data(Party::client, Party::mailtap, frame.kind, frame.bytes, client_tls_up_);
+    warn("credentials_blocked",
+         "the client sent what reads as credentials, inside another command, before TLS to the "
+         "upstream was up; mailtap did not forward it (fail closed)");
+    fail("credentials_blocked",
+         "the client sent a credential command inside another command before TLS to the "
+         "upstream was up; mailtap ended the session rather than forward it");
+    return;
   }
   record_data(Party::client, Party::server, frame.kind, frame.bytes, client_tls_up_);
   send(Side::server, std::move(frame.bytes));

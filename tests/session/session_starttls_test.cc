@@ -484,6 +484,22 @@ TEST(StarttlsLiterals, LiteralReadingLikeStarttlsIsData) {
 }
 
 // After a literal, the rest of the command is not a new command, whatever its words.
+// Found by session_fuzz (tests/fuzz/crashes/session/crash-34061ceb...): a malformed line announces
+// a LITERAL+ literal, and the rest of that command reads "a1 LOGIN u p". For mailtap it is not a
+// command; for a server that rejects the malformed line without reading its literal it is a LOGIN
+// in cleartext. While TLS to the upstream is required and not up, it is never forwarded.
+TEST(StarttlsLiterals, CredentialsAfterALiteralAreNotForwardedBeforeTls) {
+  Playbook pb(config_for(Protocol::imap, TlsMode::starttls, TlsMode::starttls));
+  open_session(pb);
+  pb >> from_client(" {3+}\r\n\r\na1 LOGIN u p\r\n") << to_server(" {3+}\r\n")
+     << to_server("\r\na") << to_client_line_starting("* BYE mailtap: ") << close_session();
+  ASSERT_FALSE(pb.failed());
+  EXPECT_EQ(data_bytes(pb.transcript(), Party::client, Party::server).find("LOGIN"),
+            std::string::npos);
+  EXPECT_TRUE(has_warning(pb.transcript(), "credentials_blocked"));
+  EXPECT_TRUE(has_error(pb.transcript(), "credentials_blocked"));
+}
+
 TEST(StarttlsLiterals, LineAfterALiteralIsNotACommand) {
   Playbook pb(config_for(Protocol::imap, TlsMode::starttls, TlsMode::starttls));
   open_session(pb);
