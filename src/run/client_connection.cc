@@ -171,6 +171,7 @@ bool ClientConnection::start_tls(SSL_CTX* context, const tls::ClientOptions& opt
     error = "not connected";
     return false;
   }
+  if (!flush(deadline, error)) return false;  // what was queued before TLS goes in cleartext
   tls_ = tls::TlsEndpoint::make_client(context, options);
   tls_->start();
   while (!tls_->handshake_complete()) {
@@ -200,14 +201,26 @@ bool ClientConnection::start_tls(SSL_CTX* context, const tls::ClientOptions& opt
   return flush_tls(deadline, error);
 }
 
-bool ClientConnection::send(std::string_view plaintext, Deadline deadline, std::string& error) {
+bool ClientConnection::send(std::string_view plaintext, Deadline, std::string& error) {
   if (fd_ < 0) {
     error = "the connection is closed";
     return false;
   }
-  bytes_out_ += plaintext.size();
-  if (!tls_) return write_raw(plaintext, deadline, error);
-  tls_->write_plaintext(plaintext);
+  queued_.append(plaintext);
+  return true;
+}
+
+bool ClientConnection::flush(Deadline deadline, std::string& error) {
+  if (queued_.empty()) return true;
+  if (fd_ < 0) {
+    error = "the connection is closed";
+    return false;
+  }
+  std::string bytes;
+  bytes.swap(queued_);
+  bytes_out_ += bytes.size();
+  if (!tls_) return write_raw(bytes, deadline, error);
+  tls_->write_plaintext(bytes);
   if (tls_->failed()) {
     error = "TLS failed: " + tls_->error();
     return false;
@@ -217,6 +230,7 @@ bool ClientConnection::send(std::string_view plaintext, Deadline deadline, std::
 
 IoStatus ClientConnection::receive(std::string& out, Deadline deadline, std::string& error) {
   if (fd_ < 0) return IoStatus::closed;
+  if (!flush(deadline, error)) return IoStatus::error;
   while (true) {
     if (tls_ && tls_->has_plaintext()) {
       size_t before = out.size();
@@ -248,6 +262,8 @@ IoStatus ClientConnection::receive(std::string& out, Deadline deadline, std::str
 
 void ClientConnection::close() {
   if (fd_ < 0) return;
+  std::string unsent;
+  flush(deadline_in(1), unsent);  // what the script sent last still goes out
   if (tls_ && tls_->handshake_complete() && !tls_->failed()) {
     std::string ignored;
     tls_->close_notify();

@@ -97,9 +97,13 @@ class Engine {
         case ScriptItem::Kind::starttls:
           do_starttls(item);
           break;
-        case ScriptItem::Kind::sleep:
+        case ScriptItem::Kind::sleep: {
+          // The lines before a pause go out before it; a failure shows at the next read.
+          std::string error;
+          conn_.flush(deadline_in(opt_.timeout_seconds), error);
           std::this_thread::sleep_for(std::chrono::duration<double>(item.seconds));
           break;
+        }
         case ScriptItem::Kind::close:
           flush_sends_as_step(item.where, "the client closed the connection (!close)");
           close_connection("client", "!close in the script");

@@ -39,8 +39,13 @@ class ClientConnection {
   // the handshake is kept for receive().
   bool start_tls(SSL_CTX* context, const tls::ClientOptions& options, Deadline deadline,
                  std::string& error);
-  // Sends all of `plaintext` (encrypted when TLS is up).
+  // Queues `plaintext` to be sent (encrypted when TLS is up). Queued lines go out together, in
+  // one write, when the client next reads, starts TLS, closes or calls flush(): consecutive
+  // script lines are pipelined on the wire as a real client pipelines them, not as separate
+  // segments the server may answer one by one.
   bool send(std::string_view plaintext, Deadline deadline, std::string& error);
+  // Sends what send() queued.
+  bool flush(Deadline deadline, std::string& error);
   // Appends the next plaintext bytes the server sent; waits for at least one byte.
   IoStatus receive(std::string& out, Deadline deadline, std::string& error);
   // Sends close_notify (TLS) and shuts the socket down. Safe to call twice.
@@ -62,6 +67,7 @@ class ClientConnection {
   bool flush_tls(Deadline deadline, std::string& error);
 
   int fd_ = -1;
+  std::string queued_;  // plaintext send() accepted and flush() has not sent yet
   std::unique_ptr<tls::TlsEndpoint> tls_;
   std::string local_, peer_;
   uint64_t bytes_in_ = 0, bytes_out_ = 0;
