@@ -201,7 +201,7 @@ void Session::on(const BytesReceived& e) {
   while (!rest.empty() && !discard_[i] && !error) {
     frames_.clear();
     size_t used = rest.size();
-    error = framing_->feed(e.side, rest, frames_, &used);
+    error = framing_->feed(e.side, rest, frames_, e.side == Side::client ? &used : nullptr);
     rest.remove_prefix(used);
     for (auto& frame : frames_) {
       if (finished_ || pending_fatal_) return;
@@ -229,9 +229,7 @@ void Session::on(const BytesReceived& e) {
     if (finished_ || pending_fatal_) return;
   }
   if (error) {
-    // What the framing held, and the rest of this read it did not take: still the peer's bytes.
     std::string held = framing_->take_pending(e.side);
-    held.append(rest);
     if (!held.empty())
       record_data(party(e.side), Party::mailtap, FrameKind::raw, held, tls_up(e.side));
     fail(error->code, std::string(e.side == Side::client ? "the client" : "the upstream") +

@@ -49,10 +49,9 @@ class Framing {
   virtual ~Framing() = default;
   // Appends the complete frames found in `bytes` (received from `from`) to `out`. Incomplete lines
   // are held. On a broken limit, stops and returns the error; the session must then close.
-  // With `consumed`, stores how many bytes of `bytes` were used (all of them, unless a limit
-  // broke: then the rest is neither framed nor held, and the session records it), and stops after
-  // the first complete client line: the session acts on each command line before the framing
-  // reads on, so a command it answers itself or bytes it drops never advance the framing's state.
+  // With `consumed`, stops after the first complete client line and stores how many bytes of
+  // `bytes` were used: the session acts on each command line before the framing reads on, so a
+  // command it answers itself or bytes it drops never advance the framing's state.
   virtual std::optional<FramingError> feed(Side from, std::string_view bytes,
                                            std::vector<Frame>& out, size_t* consumed = nullptr) = 0;
   // Removes and returns bytes from `from` held back waiting for a line end, and forgets where that
