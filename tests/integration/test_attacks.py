@@ -262,7 +262,6 @@ def test_response_injection_after_starttls_reply(proxy, pki, proto, client_tls):
     Transcript: error `starttls_response_injection`; the reply and the injected bytes as
     `server → mailtap` data and never `server → client`; no TLS on the upstream leg."""
     passthrough = client_tls == "starttls"
-    ctx = pki.server_context()
     tag = b"a" if passthrough else b"mailtap1"
     injected = RESPONSE_INJECTION[proto]
 
