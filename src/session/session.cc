@@ -6,14 +6,29 @@
 #include "session/text_util.h"
 
 namespace mailtap::session {
+
 namespace {
+
+// TLS 1.3 suites (TLS_...) are all strong; a TLS 1.2 suite is weak without ephemeral key
+// exchange (static RSA: no forward secrecy) or without an AEAD (CBC with an HMAC).
+bool is_weak_cipher(const std::string& name) {
+  if (name.empty() || name.rfind("TLS_", 0) == 0) return false;
+  bool ephemeral = name.rfind("ECDHE-", 0) == 0 || name.rfind("DHE-", 0) == 0;
+  bool aead = name.find("GCM") != std::string::npos || name.find("CHACHA20") != std::string::npos ||
+              name.find("CCM") != std::string::npos;
+  return !ephemeral || !aead;
+}
 
 using transcript::EventType;
 using transcript::FrameKind;
 using transcript::Party;
 
-Party party(Side s) { return s == Side::client ? Party::client : Party::server; }
-size_t idx(Side s) { return s == Side::client ? 0 : 1; }
+Party party(Side s) {
+  return s == Side::client ? Party::client : Party::server;
+}
+size_t idx(Side s) {
+  return s == Side::client ? 0 : 1;
+}
 
 // The lines of `bytes`, line ends kept (the last one may lack its end).
 std::vector<std::string> lines_of(const std::string& bytes) {
@@ -112,10 +127,16 @@ void Session::on(const TlsEstablished& e) {
          "the upstream certificate was not verified (--insecure): anyone on the path could "
          "have impersonated the server");
   if (e.info.version == "TLSv1" || e.info.version == "TLSv1.1" || e.info.version == "SSLv3")
-    warn("old_tls_version", "the upstream negotiated " + e.info.version +
-                                ", which is obsolete (RFC 8996)");
+    warn("old_tls_version",
+         "the upstream negotiated " + e.info.version + ", which is obsolete (RFC 8996)");
+  if (is_weak_cipher(e.info.cipher))
+    warn("weak_cipher", "the upstream negotiated " + e.info.cipher +
+                            ", a suite without forward secrecy or without an AEAD (accepted "
+                            "only because of --allow-legacy-tls)");
   switch (upstream_) {
-    case Upstream::tls: upstream_ = Upstream::greeting; break;
+    case Upstream::tls:
+      upstream_ = Upstream::greeting;
+      break;
     case Upstream::negotiating_tls:
       upstream_ = Upstream::ready;
       client_ready();
@@ -130,7 +151,8 @@ void Session::on(const TlsEstablished& e) {
       upgrade_client();
       break;
     }
-    default: break;
+    default:
+      break;
   }
 }
 
@@ -156,12 +178,13 @@ void Session::on(const PeerClosed& e) {
                 rest, tls_up(e.side));
     if (can_relay) send(other(e.side), std::move(rest));
   }
-  record(EventType::close,
-         {{"leg", std::string(to_string(e.side))},
-          {"by", std::string(to_string(e.side))},
-          {"reason", e.reason.empty() ? (e.reset ? "connection reset" : "end of stream") : e.reason},
-          {"bytes_in", bytes_in_[i]},
-          {"bytes_out", bytes_out_[i]}});
+  record(
+      EventType::close,
+      {{"leg", std::string(to_string(e.side))},
+       {"by", std::string(to_string(e.side))},
+       {"reason", e.reason.empty() ? (e.reset ? "connection reset" : "end of stream") : e.reason},
+       {"bytes_in", bytes_in_[i]},
+       {"bytes_out", bytes_out_[i]}});
   if (pending_fatal_ && e.side == Side::server) return;  // the client still hears why, first
   if (e.reset || !can_relay || (eof_[0] && eof_[1])) {
     close(eof_[0] && eof_[1] ? "both sides closed" : std::string(to_string(e.side)) + " closed");
@@ -170,7 +193,9 @@ void Session::on(const PeerClosed& e) {
   out_->push_back(ShutdownWrite{other(e.side)});
 }
 
-void Session::on(const TimedOut& e) { fail("timeout", "timed out waiting: " + e.what); }
+void Session::on(const TimedOut& e) {
+  fail("timeout", "timed out waiting: " + e.what);
+}
 
 void Session::on(const ShutdownRequested& e) {
   fail("shutdown", "mailtap is shutting down (" + e.reason + ")");
@@ -181,9 +206,9 @@ void Session::on(const ShutdownRequested& e) {
 void Session::on(const BytesReceived& e) {
   size_t i = idx(e.side);
   bytes_in_[i] += e.bytes.size();
-  if (e.side == Side::client && (client_ == Client::starttls_sent ||
-                                 client_ == Client::starttls_deferred ||
-                                 client_ == Client::upgrading)) {
+  if (e.side == Side::client &&
+      (client_ == Client::starttls_sent || client_ == Client::starttls_deferred ||
+       client_ == Client::upgrading)) {
     // Nothing the client sends between STARTTLS and the handshake may cross into TLS. Never
     // framed, so the stream inside TLS starts afresh.
     record_data(Party::client, Party::mailtap, FrameKind::raw, std::string(e.bytes), false);
@@ -255,14 +280,16 @@ void Session::on_client_frame(Frame& frame) {
       starttls_tag_ = cmd.tag;
       starttls_verb_ = cmd.verb;
       client_ = Client::starttls_sent;
-      record(EventType::starttls, {{"leg", "client"}, {"phase", "requested"}, {"handled_by", "server"}});
+      record(EventType::starttls,
+             {{"leg", "client"}, {"phase", "requested"}, {"handled_by", "server"}});
       drop_rest(Side::client);
       return;
     }
     if (cmd.starttls && client_may_upgrade) {
       record_data(Party::client, Party::mailtap, frame.kind, frame.bytes, false);
       framing_->retract_last_client_command();
-      record(EventType::starttls, {{"leg", "client"}, {"phase", "requested"}, {"handled_by", "mailtap"}});
+      record(EventType::starttls,
+             {{"leg", "client"}, {"phase", "requested"}, {"handled_by", "mailtap"}});
       drop_rest(Side::client);
       starttls_tag_ = cmd.tag;
       client_ = Client::starttls_deferred;
@@ -274,17 +301,18 @@ void Session::on_client_frame(Frame& frame) {
     if (cmd.starttls) {
       record_data(Party::client, Party::mailtap, frame.kind, frame.bytes, client_tls_up_);
       if (framing_->retract_last_client_command()) return fail_unfinished_command();
-      answer_client(rules_->starttls_refused(cmd.tag, client_tls_up_
-                                                          ? "TLS is already active"
-                                                          : "this listener does not offer TLS"),
-                    "STARTTLS refused by mailtap");
+      answer_client(
+          rules_->starttls_refused(cmd.tag, client_tls_up_ ? "TLS is already active"
+                                                           : "this listener does not offer TLS"),
+          "STARTTLS refused by mailtap");
       return;
     }
     if (cmd.compress) {
       record_data(Party::client, Party::mailtap, frame.kind, frame.bytes, client_tls_up_);
       if (framing_->retract_last_client_command()) return fail_unfinished_command();
-      answer_client(rules_->command_refused(cmd.tag, "COMPRESS is not available through mailtap "
-                                                     "(the transcript must stay readable)"),
+      answer_client(rules_->command_refused(cmd.tag,
+                                            "COMPRESS is not available through mailtap "
+                                            "(the transcript must stay readable)"),
                     "COMPRESS refused by mailtap");
       return;
     }
@@ -318,9 +346,14 @@ void Session::on_client_frame(Frame& frame) {
 
 void Session::on_server_frame(Frame& frame) {
   switch (upstream_) {
-    case Upstream::greeting: on_greeting_line(frame); return;
-    case Upstream::negotiating: on_negotiation_line(frame); return;
-    case Upstream::ready: break;
+    case Upstream::greeting:
+      on_greeting_line(frame);
+      return;
+    case Upstream::negotiating:
+      on_negotiation_line(frame);
+      return;
+    case Upstream::ready:
+      break;
     default:
       // Bytes while a TLS handshake is pending cannot be trusted inside TLS.
       record_data(Party::server, Party::mailtap, frame.kind, frame.bytes, upstream_tls_up_);
@@ -359,7 +392,8 @@ void Session::on_greeting_line(Frame& frame) {
     record_data(Party::server, Party::mailtap, FrameKind::line, line, upstream_tls_up_);
   greeting_held_ = true;
   upstream_ = Upstream::negotiating;
-  record(EventType::starttls, {{"leg", "server"}, {"phase", "requested"}, {"handled_by", "mailtap"}});
+  record(EventType::starttls,
+         {{"leg", "server"}, {"phase", "requested"}, {"handled_by", "mailtap"}});
   NegotiationStep step = rules_->negotiation_start(greeting_);
   if (step.action == NegotiationStep::Action::fail) {
     fail("upstream_starttls_unavailable", step.reason);
@@ -373,7 +407,8 @@ void Session::on_negotiation_line(Frame& frame) {
   record_data(Party::server, Party::mailtap, frame.kind, frame.bytes, false);
   NegotiationStep step = rules_->negotiation_line(frame.bytes);
   switch (step.action) {
-    case NegotiationStep::Action::wait: return;
+    case NegotiationStep::Action::wait:
+      return;
     case NegotiationStep::Action::send:
       record_data(Party::mailtap, Party::server, FrameKind::line, step.bytes, false);
       send(Side::server, std::move(step.bytes));
@@ -439,7 +474,8 @@ void Session::client_ready() {
   for (std::string& line : lines_of(greeting)) {
     Rewrite rewrite = rules_->rewrite_server_line(line, capability_policy(), {});
     if (rewrite.action == Rewrite::Action::replace) {
-      if (!held) record_data(Party::server, Party::mailtap, FrameKind::line, line, upstream_tls_up_);
+      if (!held)
+        record_data(Party::server, Party::mailtap, FrameKind::line, line, upstream_tls_up_);
       deliver_synthesized(std::move(rewrite.bytes),
                           "the greeting as delivered: mailtap adjusted its capabilities for the "
                           "client leg");
@@ -470,7 +506,8 @@ void Session::forward_to_client(Frame& frame) {
                               "as delivered: mailtap adjusted the advertised capabilities for the "
                               "client leg");
         return;
-      case Rewrite::Action::pass: break;
+      case Rewrite::Action::pass:
+        break;
     }
   }
   for (Frame& h : held_) relay_to_client(h);
@@ -518,7 +555,9 @@ void Session::start_upstream_tls() {
   out_->push_back(StartTls{Side::server, {}});
 }
 
-void Session::drop_rest(Side side) { discard_[idx(side)] = true; }
+void Session::drop_rest(Side side) {
+  discard_[idx(side)] = true;
+}
 
 void Session::record_dropped(Side side, FrameKind kind, const std::string& bytes) {
   // A held positive STARTTLS reply came before what follows it, and will not be delivered now.
@@ -572,7 +611,8 @@ void Session::fail(std::string_view code, std::string reason) {
     case Client::tls_handshake:
       pending_fatal_ = message;
       return;
-    default: break;
+    default:
+      break;
   }
   record_data(Party::mailtap, Party::client, FrameKind::line, message, client_tls_up_);
   send(Side::client, std::move(message));

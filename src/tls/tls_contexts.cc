@@ -110,6 +110,10 @@ std::shared_ptr<SSL_CTX> make_client_facing_context(std::shared_ptr<CertAuthorit
   return share(std::move(ctx));
 }
 
+// ECDHE/DHE key exchange with AES-GCM or ChaCha20-Poly1305 (Mozilla's "intermediate" set).
+constexpr const char* kStrongTls12Ciphers =
+    "ECDHE+AESGCM:ECDHE+CHACHA20:DHE+AESGCM:DHE+CHACHA20:!aNULL:!eNULL";
+
 std::shared_ptr<SSL_CTX> make_upstream_context(const UpstreamTrust& trust, std::string& error) {
   ERR_clear_error();
   SslCtxPtr ctx(SSL_CTX_new(TLS_client_method()));
@@ -130,6 +134,13 @@ std::shared_ptr<SSL_CTX> make_upstream_context(const UpstreamTrust& trust, std::
     }
   } else {
     SSL_CTX_set_min_proto_version(ctx.get(), TLS1_2_VERSION);
+    // TLS 1.2 suites with forward secrecy and an AEAD only: OpenSSL's DEFAULT still offers static
+    // RSA key exchange and CBC with HMAC-SHA1 (AES128-SHA), which a downgrading server could pick
+    // without anyone noticing. TLS 1.3 suites are all strong and set separately.
+    if (SSL_CTX_set_cipher_list(ctx.get(), kStrongTls12Ciphers) != 1) {
+      error = with_openssl_errors("cannot set the upstream cipher list");
+      return nullptr;
+    }
   }
   if (!trust.ca_file.empty()) {
     if (::access(trust.ca_file.c_str(), R_OK) != 0) {

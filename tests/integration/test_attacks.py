@@ -839,17 +839,13 @@ def test_null_cipher_upstream_is_refused_even_with_allow_legacy_tls(proxy, pki, 
     assert "server" not in tls_legs(events)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "gap in src/tls/tls_contexts.cc (not the session layer): without --allow-legacy-tls the "
-    "upstream context keeps OpenSSL's DEFAULT cipher list, which still has TLS 1.2 suites with "
-    "static RSA key exchange and CBC/SHA-1 (AES128-SHA); mailtap accepts them and says nothing"))
 @pytest.mark.parametrize("proto", PROTOS)
 def test_static_rsa_cbc_sha1_upstream_is_refused_by_default(proxy, pki, proto):
     """Attack: TLS downgrade to a weak cipher suite. The upstream offers only AES128-SHA (TLS 1.2,
     static RSA key exchange: no forward secrecy; CBC with HMAC-SHA1).
-    Wanted: refused unless --allow-legacy-tls, like TLS 1.0, with error `upstream_tls_failed`.
-    mailtap today: completes the handshake and relays the session (this test is an expected
-    failure and documents the gap; see docs/reliability/attacks.md)."""
+    mailtap: without --allow-legacy-tls its upstream context offers only forward-secret AEAD
+    suites, so the handshake fails; the client is told in its protocol's words.
+    Transcript: error `upstream_tls_failed`, no TLS event for the server leg."""
     ctx = pki.server_context(ciphers="AES128-SHA")
     server = ScriptedServer(downgrade_script(proto, "implicit", "implicit", ctx, True),
                             implicit_tls=ctx)
@@ -860,12 +856,37 @@ def test_static_rsa_cbc_sha1_upstream_is_refused_by_default(proxy, pki, proto):
         client.send(AFTER_TLS[proto])
         client.read_line()
         client_quit(client, proto)
-    server.join()
+    server.join(tls_may_fail=True)
     events = the_transcript(p)
     server_tls = [e for e in of_type(events, "tls") if e["leg"] == "server"]
     assert not server_tls, f"mailtap completed TLS with the upstream: {server_tls[0]['cipher']}"
     assert line.startswith(FATAL_PREFIX[proto]), line
     assert warnings_and_errors(events)[1] == ["upstream_tls_failed"]
+
+
+@pytest.mark.parametrize("proto", PROTOS)
+def test_static_rsa_cbc_sha1_upstream_with_allow_legacy_tls_is_used_and_said(proxy, pki, proto):
+    """Attack: as above (the upstream offers only AES128-SHA); this time the user passed
+    --allow-legacy-tls.
+    mailtap: completes TLS with that suite and relays the session.
+    Transcript: the upstream leg's `tls` event names the cipher, and warning `weak_cipher` says
+    it has no forward secrecy or AEAD."""
+    ctx = pki.server_context(ciphers="AES128-SHA")
+    server = ScriptedServer(downgrade_script(proto, "implicit", "implicit", ctx, True),
+                            implicit_tls=ctx)
+    p = start_proxy(proxy, pki, server, proto, "implicit", "implicit",
+                    extra_args=["--allow-legacy-tls"])
+    client = open_client(p, "implicit")
+    client.expect_line(GREETING_PREFIX[proto])
+    client.send(AFTER_TLS[proto])
+    assert client.read_line() == answer_after_tls(proto, AFTER_TLS[proto])
+    client_quit(client, proto)
+    server.join()
+    events = the_transcript(p)
+    warnings, errors = warnings_and_errors(events)
+    assert errors == [] and "weak_cipher" in warnings
+    server_tls = [e for e in of_type(events, "tls") if e["leg"] == "server"]
+    assert server_tls and server_tls[0]["cipher"] == "AES128-SHA"
 
 
 @pytest.mark.parametrize("client_tls", ["plain", "implicit"])

@@ -213,6 +213,28 @@ TEST(SessionStartup, WarnsAboutAnUnverifiedOrObsoleteUpstream) {
      >> tls_established(Side::server, tls_info(Side::server, "TLSv1.1"));
   EXPECT_TRUE(has_warning(pb.transcript(), "upstream_not_verified"));
   EXPECT_TRUE(has_warning(pb.transcript(), "old_tls_version"));
+  EXPECT_FALSE(has_warning(pb.transcript(), "weak_cipher"));  // TLS_AES_256_GCM_SHA384
+}
+
+// A TLS 1.2 suite without forward secrecy or an AEAD (possible with --allow-legacy-tls only).
+TEST(SessionStartup, WarnsAboutAWeakUpstreamCipher) {
+  for (const char* weak : {"AES128-SHA", "ECDHE-RSA-AES128-SHA", "AES256-GCM-SHA384"}) {
+    Playbook pb(config_for(Protocol::imap, TlsMode::plain, TlsMode::implicit));
+    tls::TlsInfo info = tls_info(Side::server, "TLSv1.2");
+    info.cipher = weak;
+    pb >> accepted() << connect_upstream() >> upstream_connected() << start_tls(Side::server)
+       >> tls_established(Side::server, info);
+    EXPECT_TRUE(has_warning(pb.transcript(), "weak_cipher")) << weak;
+  }
+  for (const char* strong : {"ECDHE-RSA-AES128-GCM-SHA256", "ECDHE-ECDSA-CHACHA20-POLY1305",
+                             "DHE-RSA-AES256-GCM-SHA384", "TLS_CHACHA20_POLY1305_SHA256"}) {
+    Playbook pb(config_for(Protocol::imap, TlsMode::plain, TlsMode::implicit));
+    tls::TlsInfo info = tls_info(Side::server, "TLSv1.2");
+    info.cipher = strong;
+    pb >> accepted() << connect_upstream() >> upstream_connected() << start_tls(Side::server)
+       >> tls_established(Side::server, info);
+    EXPECT_FALSE(has_warning(pb.transcript(), "weak_cipher")) << strong;
+  }
 }
 
 }  // namespace
