@@ -3,7 +3,9 @@
 #
 #   tools/fuzz.sh [SECONDS]        SECONDS per target, default 30
 #   Environment: FUZZ_TARGETS="a_fuzz b_fuzz" (default: every tests/fuzz/*_fuzz.cc), JOBS,
-#   INSTRUMENTED_BUILD_DIR (default build-instrumented, shared with tools/sanitize.sh).
+#   INSTRUMENTED_BUILD_DIR (default build-instrumented, shared with tools/sanitize.sh), FUZZ_SEED
+#   (default 1: CI explores the same inputs on every run, so a red run is reproducible with the
+#   same seed; pass another seed to explore elsewhere).
 #
 # Each target reads its committed corpus tests/fuzz/corpus/<name>/ (name = file name without
 # "_fuzz"; if that directory does not exist, without "_decoder_fuzz", so imap_decoder_fuzz uses
@@ -60,7 +62,7 @@ for target in "${targets[@]}"; do
     corpus="(none)"
   fi
   log="$work/$target/log"
-  "$build_dir/$target" -max_total_time="$seconds" -rss_limit_mb=2048 -timeout=25 -print_final_stats=1 \
+  "$build_dir/$target" -seed="${FUZZ_SEED:-1}" -max_total_time="$seconds" -rss_limit_mb=2048 -timeout=25 -print_final_stats=1 \
     -artifact_prefix="$artifacts" "${inputs[@]}" >"$log" 2>&1
   rc=$?
   runs="$(grep -o 'stat::number_of_executed_units: *[0-9]*' "$log" | grep -o '[0-9]*$' | tail -1)"
