@@ -38,8 +38,10 @@ class Run {
     if (error_) return;
     in_[i(side)] += bytes;
     if (mode == 1 && cut > 0 && cut < bytes.size()) {
+      // A framing that reported an error is never fed again (the session closes), so the
+      // second half goes in only when the first was accepted.
       feed_once(side, bytes.substr(0, cut));
-      feed_once(side, bytes.substr(cut));
+      if (!error_) feed_once(side, bytes.substr(cut));
     } else if (mode == 2 && side == Side::client) {
       while (!bytes.empty() && !error_) {
         std::vector<Frame> frames;
