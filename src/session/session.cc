@@ -74,7 +74,8 @@ void Session::handle(const Event& event, std::vector<Command>& out) {
   if (pending_fatal_ && !tells_the_failing_session(event)) {
     // The session failed and only waits for the client's handshake to say why: nothing else
     // may start (a late greeting must not deliver itself, a late connect must not start TLS).
-    if (const auto* b = std::get_if<BytesReceived>(&event))
+    const auto* b = std::get_if<BytesReceived>(&event);
+    if (b && !stream_broken_[idx(b->side)])
       record_data(party(b->side), Party::mailtap, FrameKind::raw, std::string(b->bytes),
                   tls_up(b->side));
   } else {
@@ -226,7 +227,8 @@ void Session::on(const BytesReceived& e) {
   while (!rest.empty() && !discard_[i] && !error) {
     frames_.clear();
     size_t used = rest.size();
-    error = framing_->feed(e.side, rest, frames_, e.side == Side::client ? &used : nullptr);
+    // Client: one line at a time. Both: after an error, `used` stops where the framing did.
+    error = framing_->feed(e.side, rest, frames_, &used);
     rest.remove_prefix(used);
     for (auto& frame : frames_) {
       if (finished_ || pending_fatal_) return;
@@ -254,9 +256,10 @@ void Session::on(const BytesReceived& e) {
     if (finished_ || pending_fatal_) return;
   }
   if (error) {
-    std::string held = framing_->take_pending(e.side);
-    if (!held.empty())
-      record_data(party(e.side), Party::mailtap, FrameKind::raw, held, tls_up(e.side));
+    std::string unread = framing_->take_pending(e.side);
+    unread.append(rest);
+    record_undelivered();  // held lines came before the line that broke the limit
+    record_broken_stream(e.side, std::move(unread));
     fail(error->code, std::string(e.side == Side::client ? "the client" : "the upstream") +
                           " broke a protocol limit: " + error->message);
     return;
@@ -566,6 +569,24 @@ void Session::record_dropped(Side side, FrameKind kind, const std::string& bytes
     starttls_reply_.clear();
   }
   record_data(party(side), Party::mailtap, kind, bytes, tls_up(side));
+}
+
+// The line that broke a limit (what was held of it and the rest of the read) is recorded up to a
+// cap, so a 10 MB line costs the transcript 1 KiB; how much was left out is said, never hidden.
+void Session::record_broken_stream(Side side, std::string unread) {
+  stream_broken_[idx(side)] = true;
+  size_t dropped = unread.size() > kBrokenStreamRecorded ? unread.size() - kBrokenStreamRecorded : 0;
+  unread.resize(unread.size() - dropped);
+  if (!unread.empty()) record_data(party(side), Party::mailtap, FrameKind::raw, unread, tls_up(side));
+  if (dropped > 0)
+    record(EventType::warning,
+           {{"code", "bytes_not_recorded"},
+            {"message", "the " + std::string(to_string(side)) + " broke a protocol limit; " +
+                            std::to_string(dropped) +
+                            " more bytes of that read were discarded without being recorded "
+                            "(only the first " + std::to_string(kBrokenStreamRecorded) +
+                            " are in the transcript)"},
+            {"dropped_bytes", dropped}});
 }
 
 void Session::fail_unfinished_command() {

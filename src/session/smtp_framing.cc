@@ -34,8 +34,8 @@ class SmtpFraming final : public Framing {
                                    size_t* consumed) override {
     std::string_view in = bytes;
     auto error =
-        from == Side::client ? feed_client(in, out, consumed != nullptr) : feed_server(bytes, out);
-    if (consumed) *consumed = from == Side::client ? bytes.size() - in.size() : bytes.size();
+        from == Side::client ? feed_client(in, out, consumed != nullptr) : feed_server(in, out);
+    if (consumed) *consumed = bytes.size() - in.size();  // after an error: what was not read
     return error;
   }
 
@@ -129,7 +129,7 @@ class SmtpFraming final : public Framing {
     return std::nullopt;
   }
 
-  std::optional<FramingError> feed_server(std::string_view in, std::vector<Frame>& out) {
+  std::optional<FramingError> feed_server(std::string_view& in, std::vector<Frame>& out) {
     while (!in.empty()) {
       std::string line;
       auto r = server_lines_.next(in, limits_.server_line, line);

@@ -91,6 +91,7 @@ class Session {
   void close(std::string reason);
   void record_undelivered();
   void fail_unfinished_command();
+  void record_broken_stream(Side side, std::string unread);
 
   void send(Side side, std::string bytes);
   void record_data(transcript::Party from, transcript::Party to, transcript::FrameKind kind,
@@ -122,6 +123,10 @@ class Session {
   std::optional<std::string> pending_fatal_;  // said to the client once its TLS is up
   bool discard_[2] = {false, false};  // drop what is left of the current batch from a side
   bool eof_[2] = {false, false};
+  // A side broke a framing limit: only a capped prefix of its unread bytes is recorded, and
+  // nothing it sends later (the transcript stays a prefix of what it sent, and bounded).
+  bool stream_broken_[2] = {false, false};
+  static constexpr size_t kBrokenStreamRecorded = 1024;
   uint64_t bytes_in_[2] = {0, 0};   // plaintext received from a leg
   uint64_t bytes_out_[2] = {0, 0};  // plaintext sent to a leg
   bool finished_ = false;

@@ -1,0 +1,70 @@
+// A line that breaks a limit ends the session; the transcript still holds what that side sent up
+// to the break, in order, with a capped prefix of the offending read (so a 10 MB line costs the
+// transcript 1 KiB) and a warning that says how many bytes were left out.
+#include <gtest/gtest.h>
+
+#include "session/session_script.h"
+
+namespace mailtap::session::test {
+namespace {
+
+using transcript::EventType;
+using transcript::Party;
+
+const transcript::Event* not_recorded_warning(const Playbook& pb) {
+  for (const auto& e : pb.transcript())
+    if (e.type == EventType::warning && e.fields.value("code", "") == "bytes_not_recorded")
+      return &e;
+  return nullptr;
+}
+
+// The session_fuzz reproducer's shape: a partial line held, then a read that breaks the limit.
+// Both reads are the server's words and must be in the transcript, in order.
+TEST(SessionBrokenStream, TheReadThatBreaksAServerLineLimitIsRecorded) {
+  SessionConfig config = config_for(Protocol::smtp, TlsMode::plain, TlsMode::plain);
+  config.limits.server_line = 80;
+  Playbook pb(config);
+  establish(pb);
+  std::string first(53, 'a'), second(53, 'b');
+  pb >> from_server(first) >> from_server(second)
+     << to_client_line_starting(dialect(Protocol::smtp).fatal_prefix) << close_session();
+  ASSERT_FALSE(pb.failed());
+  EXPECT_TRUE(has_error(pb.transcript(), "line_too_long"));
+  std::string from_server = data_bytes(pb.transcript(), Party::server, Party::mailtap);
+  EXPECT_EQ(from_server, first + second);
+  EXPECT_EQ(not_recorded_warning(pb), nullptr);  // nothing left out
+}
+
+// Lines before the long one in the same read are relayed; the long one and what follows it in
+// that read are recorded as the client's words to mailtap.
+TEST(SessionBrokenStream, TheRestOfAClientReadAfterALongLineIsRecorded) {
+  Playbook pb(config_for(Protocol::pop3, TlsMode::plain, TlsMode::plain));
+  establish(pb);
+  std::string long_line = "NOOP " + std::string(600, 'x') + "\r\n";
+  std::string after = "QUIT\r\n";
+  pb >> from_client("NOOP\r\n" + long_line + after) << to_server("NOOP\r\n")
+     << to_client_line_starting(dialect(Protocol::pop3).fatal_prefix) << close_session();
+  ASSERT_FALSE(pb.failed());
+  EXPECT_EQ(data_bytes(pb.transcript(), Party::client, Party::mailtap), long_line + after);
+  EXPECT_EQ(not_recorded_warning(pb), nullptr);
+}
+
+// A huge line: the transcript keeps its first 1 KiB and says how much more was discarded.
+TEST(SessionBrokenStream, AHugeLineIsRecordedAsACappedPrefixWithTheDiscardedCount) {
+  Playbook pb(config_for(Protocol::smtp, TlsMode::plain, TlsMode::plain));
+  establish(pb);
+  std::string huge = "NOOP " + std::string(64 * 1024, 'z');
+  pb >> from_client(huge) << to_client_line_starting(dialect(Protocol::smtp).fatal_prefix)
+     << close_session();
+  ASSERT_FALSE(pb.failed());
+  EXPECT_TRUE(has_error(pb.transcript(), "line_too_long"));
+  std::string recorded = data_bytes(pb.transcript(), Party::client, Party::mailtap);
+  EXPECT_EQ(recorded, huge.substr(0, 1024));
+  const auto* w = not_recorded_warning(pb);
+  ASSERT_NE(w, nullptr);
+  EXPECT_EQ(w->fields.value("dropped_bytes", uint64_t{0}), huge.size() - 1024);
+  EXPECT_EQ(pb.watch().sent(Side::server).find("zzzz"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace mailtap::session::test
