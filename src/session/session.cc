@@ -374,6 +374,7 @@ void Session::on_greeting_line(Frame& frame) {
   // the client while mailtap negotiates TLS with the upstream (below), or never delivered
   // (record_undelivered). The transcript never says the client got what it did not get.
   greeting_ += frame.bytes;
+  if (greeting_.size() > kMaxHeldReply) return fail_held_reply_too_long("greeting");
   ReplyState state = rules_->greeting_line(frame.bytes);
   if (state == ReplyState::more) return;
   if (state == ReplyState::positive && config_.upstream_tls == TlsMode::starttls) {
@@ -497,12 +498,15 @@ void Session::forward_to_client(Frame& frame) {
     Rewrite rewrite = rules_->rewrite_server_line(frame.bytes, capability_policy(), frame.answers);
     switch (rewrite.action) {
       case Rewrite::Action::hold:
+        held_bytes_ += frame.bytes.size();
         held_.push_back(std::move(frame));
+        if (held_bytes_ > kMaxHeldReply) fail_held_reply_too_long("reply");
         return;
       case Rewrite::Action::replace:
         for (const Frame& h : held_)
           record_data(Party::server, Party::mailtap, h.kind, h.bytes, upstream_tls_up_);
         held_.clear();
+        held_bytes_ = 0;
         record_data(Party::server, Party::mailtap, frame.kind, frame.bytes, upstream_tls_up_);
         if (!rewrite.bytes.empty())
           deliver_synthesized(std::move(rewrite.bytes),
@@ -515,6 +519,7 @@ void Session::forward_to_client(Frame& frame) {
   }
   for (Frame& h : held_) relay_to_client(h);
   held_.clear();
+  held_bytes_ = 0;
   relay_to_client(frame);
 }
 
@@ -587,6 +592,12 @@ void Session::record_broken_stream(Side side, std::string unread) {
                             "(only the first " + std::to_string(kBrokenStreamRecorded) +
                             " are in the transcript)"},
             {"dropped_bytes", dropped}});
+}
+
+void Session::fail_held_reply_too_long(std::string_view what) {
+  fail("reply_too_long", "the upstream's multi-line " + std::string(what) +
+                             ", which mailtap holds until it is complete, grew beyond " +
+                             std::to_string(kMaxHeldReply) + " octets");
 }
 
 void Session::fail_unfinished_command() {
@@ -668,6 +679,7 @@ void Session::record_undelivered() {
   for (const Frame& h : held_)
     record_data(Party::server, Party::mailtap, h.kind, h.bytes, upstream_tls_up_);
   held_.clear();
+  held_bytes_ = 0;
   for (Side side : {Side::client, Side::server}) {
     std::string pending = framing_->take_pending(side);
     if (!pending.empty())

@@ -91,6 +91,7 @@ class Session {
   void close(std::string reason);
   void record_undelivered();
   void fail_unfinished_command();
+  void fail_held_reply_too_long(std::string_view what);
   void record_broken_stream(Side side, std::string unread);
 
   void send(Side side, std::string bytes);
@@ -132,6 +133,10 @@ class Session {
   bool finished_ = false;
   std::vector<Frame> frames_;  // reused per batch
   std::vector<Frame> held_;    // server lines held while a reply is rewritten
+  size_t held_bytes_ = 0;      // octets in held_
+  // A reply mailtap holds back (a multi-line greeting, an EHLO reply being rewritten) may grow to
+  // this many octets; beyond it the session ends (an upstream must not make mailtap hold 150 MB).
+  static constexpr size_t kMaxHeldReply = size_t{1} << 20;
 };
 
 }  // namespace mailtap::session
