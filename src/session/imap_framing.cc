@@ -90,7 +90,10 @@ class ImapFraming final : public Framing {
                                 " longer than " + std::to_string(limit) + " octets",
                             "line_too_long"};
       auto literal = literal_size(line);
-      if (!literal) return literal.error;
+      if (!literal) {
+        d.lines.put_back(std::move(line));  // refused, not lost: take_pending returns it
+        return literal.error;
+      }
       bool continuation = d.after_literal;
       if (!continuation) d.tag = std::string(word(line, 0));
       if (from == Side::server && !continuation) on_server_line(line);

@@ -49,6 +49,19 @@ TEST(SessionBrokenStream, TheRestOfAClientReadAfterALongLineIsRecorded) {
   EXPECT_EQ(not_recorded_warning(pb), nullptr);
 }
 
+// A line the framing refuses for its content (not its length) is recorded too, before the rest.
+TEST(SessionBrokenStream, ALineWithABadLiteralIsRecordedBeforeTheRestOfTheRead) {
+  Playbook pb(config_for(Protocol::imap, TlsMode::plain, TlsMode::plain));
+  establish(pb);
+  std::string bad = "a APPEND INBOX {99999999999999999999}\r\n";
+  std::string after = "b NOOP\r\n";
+  pb >> from_client(bad + after)
+     << to_client_line_starting(dialect(Protocol::imap).fatal_prefix) << close_session();
+  ASSERT_FALSE(pb.failed());
+  EXPECT_TRUE(has_error(pb.transcript(), "bad_literal"));
+  EXPECT_EQ(data_bytes(pb.transcript(), Party::client, Party::mailtap), bad + after);
+}
+
 // A huge line: the transcript keeps its first 1 KiB and says how much more was discarded.
 TEST(SessionBrokenStream, AHugeLineIsRecordedAsACappedPrefixWithTheDiscardedCount) {
   Playbook pb(config_for(Protocol::smtp, TlsMode::plain, TlsMode::plain));

@@ -15,6 +15,9 @@ class LineSplitter {
   // too_long: the line (held part included) exceeds `limit` octets.
   Result next(std::string_view& in, size_t limit, std::string& line);
   std::string take_pending();
+  // Holds `line` (just returned by next) again, ahead of anything held: a line the framing
+  // refuses stays pending, so the session records it before the rest of the read.
+  void put_back(std::string line) { pending_.insert(0, line); }
   std::string_view pending() const { return pending_; }
 
  private:
