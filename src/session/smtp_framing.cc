@@ -76,7 +76,10 @@ class SmtpFraming final : public Framing {
           if (r == LineSplitter::Result::too_long)
             return too_long("command line from the client", limit);
           bool sasl_response = sasl_;
-          if (auto err = on_client_line(line)) return err;
+          if (auto err = on_client_line(line)) {
+            client_lines_.put_back(std::move(line));  // refused, not lost: recorded from pending
+            return err;
+          }
           out.push_back({FrameKind::line, std::move(line)});
           out.back().continuation = sasl_response;
           if (one_line) return std::nullopt;

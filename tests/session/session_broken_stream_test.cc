@@ -62,6 +62,18 @@ TEST(SessionBrokenStream, ALineWithABadLiteralIsRecordedBeforeTheRestOfTheRead) 
   EXPECT_EQ(data_bytes(pb.transcript(), Party::client, Party::mailtap), bad + after);
 }
 
+TEST(SessionBrokenStream, ABdatWithABadSizeIsRecordedBeforeTheRestOfTheRead) {
+  Playbook pb(config_for(Protocol::smtp, TlsMode::plain, TlsMode::plain));
+  establish(pb);
+  std::string bad = "BDAT x LAST\r\n";
+  std::string after = "QUIT\r\n";
+  pb >> from_client(bad + after)
+     << to_client_line_starting(dialect(Protocol::smtp).fatal_prefix) << close_session();
+  ASSERT_FALSE(pb.failed());
+  EXPECT_TRUE(has_error(pb.transcript(), "bad_chunk_size"));
+  EXPECT_EQ(data_bytes(pb.transcript(), Party::client, Party::mailtap), bad + after);
+}
+
 // A huge line: the transcript keeps its first 1 KiB and says how much more was discarded.
 TEST(SessionBrokenStream, AHugeLineIsRecordedAsACappedPrefixWithTheDiscardedCount) {
   Playbook pb(config_for(Protocol::smtp, TlsMode::plain, TlsMode::plain));
