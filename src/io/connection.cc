@@ -90,6 +90,13 @@ void Connection::shutdown(const std::string& reason) {
   begin_close();
 }
 
+void Connection::abort(const std::string& reason) {
+  shutdown(reason);
+  begin_close();
+  client_.force_close();
+  server_.force_close();
+}
+
 // ---- session plumbing ----------------------------------------------------------------------
 
 void Connection::record(transcript::Event event) {

@@ -72,9 +72,49 @@ ProxyWorker::ProxyWorker(size_t index, WorkerShared& shared, WorkerTls tls, Drai
 ProxyWorker::~ProxyWorker() {
   uv_prepare_stop(&before_poll_);
   uv_check_stop(&after_poll_);
-  connections_.clear();            // their handles' last events go to the stage...
-  if (stage_) stage_->hand_off();  // ... and from there to the writer
-  uv_loop_close(&loop_);
+  // No drained callback from here on: its owner is being torn down too.
+  drained_ = true;
+  shutting_down_ = true;
+  // Sessions still open (a second signal stopped the loop) end now, sockets closed at once; their
+  // close callbacks run below and delete them through on_finished() as usual.
+  std::vector<Connection*> open;
+  for (auto& [c, _] : connections_) open.push_back(c);
+  for (Connection* c : open) c->abort("the proxy is exiting");
+  {
+    std::lock_guard lock(request_mutex_);
+    requests_open_ = false;  // closed by the walk below
+  }
+  // Every handle still on the loop (listeners, the request handle, the per-iteration hooks, and
+  // on worker 0 the server's signal handles) must be closed, or uv_loop_close() fails with
+  // UV_EBUSY and the loop's memory is never freed.
+  uv_walk(
+      &loop_,
+      [](uv_handle_t* h, void*) {
+        if (!uv_is_closing(h)) uv_close(h, nullptr);
+      },
+      nullptr);
+  // Let the close callbacks (and cancelled requests) complete. Every handle is closing, so this
+  // returns as soon as nothing is left; it blocks (rather than spins) only for a resolver request
+  // that the thread pool had already started.
+  uv_run(&loop_, UV_RUN_DEFAULT);
+  connections_.clear();  // any whose last close callback did not come (timer closed above)
+  if (stage_) stage_->hand_off();  // their last events go to the writer
+  int rc = uv_loop_close(&loop_);
+#ifndef NDEBUG
+  if (rc != 0) {
+    std::fprintf(stderr, "mailtap: worker %zu: uv_loop_close: %s; open handles:\n", index_,
+                 uv_strerror(rc));
+    uv_walk(
+        &loop_,
+        [](uv_handle_t* h, void*) {
+          std::fprintf(stderr, "  %s%s\n", uv_handle_type_name(uv_handle_get_type(h)),
+                       uv_is_closing(h) ? " (closing)" : "");
+        },
+        nullptr);
+  }
+#else
+  (void)rc;
+#endif
 }
 
 void ProxyWorker::on_loop_iteration(uv_handle_t* h) {

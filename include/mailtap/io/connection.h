@@ -60,6 +60,9 @@ class Connection final : public LegOwner, public session::EventSink {
   void start();
   // Ends the session now (process shutdown): the client gets a protocol-correct goodbye.
   void shutdown(const std::string& reason);
+  // Ends the session without waiting for any peer (the loop is about to be torn down): after
+  // shutdown(), both sockets are closed at once; pending writes and connects are cancelled.
+  void abort(const std::string& reason);
   const std::string& id() const { return id_; }
 
  private:
