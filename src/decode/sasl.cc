@@ -17,8 +17,16 @@ void bump(int& counter) {
   if (counter < INT_MAX) ++counter;
 }
 
-void add_warning(SaslStep& step, std::string code, std::string message) {
-  step.warnings.push_back({{"code", std::move(code)}, {"message", std::move(message)}});
+// Warning texts may quote wire bytes: made valid UTF-8 here, whatever the caller built them from.
+void add_warning(SaslStep& step, std::string code, const std::string& message) {
+  step.warnings.push_back(
+      {{"code", std::move(code)}, {"message", text::json_safe(message, text::kMaxMessageBytes)}});
+}
+
+// The note quotes wire bytes in many places; whatever path built it, it leaves valid UTF-8.
+SaslStep settled(SaslStep step) {
+  step.note = text::json_safe(step.note, text::kMaxMessageBytes);
+  return step;
 }
 
 }  // namespace
@@ -49,7 +57,7 @@ SaslStep SaslExchange::client_response(std::string_view wire, bool initial) {
     cancelled_ = true;
     step.decoded["cancelled"] = true;
     step.note = "\"*\": the client cancels the " + mechanism_ + " authentication";
-    return step;
+    return settled(std::move(step));
   }
   if (finished_) {
     add_warning(step, "sasl_after_outcome",
@@ -68,7 +76,7 @@ SaslStep SaslExchange::client_response(std::string_view wire, bool initial) {
       // It may still be a password typed in clear: never show it unless asked to.
       step.carries_secret = true;
       if (!options_.reveal_secrets) step.wire_replacement = redact(wire, options_);
-      return step;
+      return settled(std::move(step));
     }
     data = std::move(*decoded);
   }
@@ -77,7 +85,7 @@ SaslStep SaslExchange::client_response(std::string_view wire, bool initial) {
   if (carries_secret && !options_.reveal_secrets && !wire.empty() && wire != "=") {
     step.wire_replacement = redact(wire, options_);
   }
-  return step;
+  return settled(std::move(step));
 }
 
 SaslStep SaslExchange::server_challenge(std::string_view wire) {
@@ -98,12 +106,12 @@ SaslStep SaslExchange::server_challenge(std::string_view wire) {
                   "the server's " + mechanism_ + " challenge is not valid base64");
       step.note = "The server's challenge \"" + text::json_safe(wire, 80) +
                   "\" is not valid base64 (a protocol error)";
-      return step;
+      return settled(std::move(step));
     }
     data = std::move(*decoded);
   }
   decode_server(data, wire, step);
-  return step;
+  return settled(std::move(step));
 }
 
 SaslStep SaslExchange::finish(const SaslOutcome& outcome,
@@ -136,7 +144,7 @@ SaslStep SaslExchange::finish(const SaslOutcome& outcome,
   }
   if (!sasl_note.empty()) step.note += "; " + sasl_note;
   finished_ = true;
-  return step;
+  return settled(std::move(step));
 }
 
 nlohmann::json SaslExchange::summary() const {

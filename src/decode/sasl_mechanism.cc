@@ -45,8 +45,10 @@ Family family_of(const std::string& m) {
 
 nlohmann::json& fields(SaslStep& step) { return step.decoded["fields"]; }
 
-void warn(SaslStep& step, std::string code, std::string message) {
-  step.warnings.push_back({{"code", std::move(code)}, {"message", std::move(message)}});
+// Warning texts may quote wire bytes: made valid UTF-8 here, whatever the caller built them from.
+void warn(SaslStep& step, std::string code, const std::string& message) {
+  step.warnings.push_back(
+      {{"code", std::move(code)}, {"message", text::json_safe(message, text::kMaxMessageBytes)}});
 }
 
 std::string in_quotes(std::string_view s, size_t max = 200) {
@@ -92,8 +94,10 @@ nlohmann::json gs2_json(const Gs2Header& h) {
 }
 
 std::string channel_binding_words(const Gs2Header& h) {
-  if (h.cbind_flag == "p") return "channel binding to the TLS connection (" + h.cbind_name + ")";
-  if (h.cbind_flag == "y") return "the client supports channel binding but thinks the server does not";
+  if (h.cbind_flag == "p")
+    return "channel binding to the TLS connection (" + text::json_safe(h.cbind_name, 64) + ")";
+  if (h.cbind_flag == "y")
+    return "the client supports channel binding but thinks the server does not";
   return "no channel binding (the client does not support it)";
 }
 

@@ -11,6 +11,8 @@ namespace mailtap::decode::text {
 
 // Longest decoded value kept in a field; longer values are clipped with "..." and their size.
 inline constexpr size_t kMaxFieldBytes = 1024;
+// Longest warning or note text; these quote clipped fields, so the limit is only a backstop.
+inline constexpr size_t kMaxMessageBytes = 4096;
 
 // Valid UTF-8 kept; control characters (other than tab) and invalid bytes written as \xNN;
 // clipped to `max_bytes` (on a character boundary) with "..." appended when longer.

@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <string>
+#include <vector>
 
 #include "mailtap/decode/redaction.h"
 
@@ -249,6 +250,37 @@ TEST(SaslScram, PlusChannelBindingMismatchAndWrongNonceWarn) {
   SaslExchange error("SCRAM-SHA-1", redacting());
   SaslStep e = error.server_challenge(base64_encode("e=invalid-proof"));
   EXPECT_EQ(fields(e)["error"], "invalid-proof");
+}
+
+// Found by tests/fuzz/sasl_fuzz.cc (corpus/sasl/crash-a91d26a2...): a channel-binding name with a
+// byte that is not UTF-8 reached a note and a warning raw, and dumping the step's JSON threw.
+TEST(SaslScram, InvalidUtf8FromTheWireIsEscapedInEveryText) {
+  const std::string bad_name = "tls-exporte\xf2";
+  SaslExchange ex("SCRAM-SHA-256-PLUS", redacting());
+  std::vector<SaslStep> steps;
+  steps.push_back(
+      ex.client_response(base64_encode("p=" + bad_name + ",a=adm=2Cin,n=us=3Der,r=abc")));
+  steps.push_back(ex.server_challenge(base64_encode("r=abcdef,s=W2sUEjb6gQ==,i=10")));
+  steps.push_back(ex.client_response(
+      base64_encode("c=" + base64_encode("p=" + bad_name + ",a=x,"s + std::string(8, '\xff')) +
+                    ",r=zzz,p=cHJvb2Y=")));
+  steps.push_back(ex.finish({false, "535", "\xc3\x28 failed"}, std::nullopt));
+  for (const SaslStep& step : steps) {
+    EXPECT_NO_THROW((void)step.decoded.dump());
+    EXPECT_NO_THROW((void)nlohmann::json(step.note).dump());
+    EXPECT_NO_THROW((void)step.warnings.dump());
+  }
+  EXPECT_EQ(fields(steps[0])["gs2_header"]["cbind_name"], "tls-exporte\\xF2");
+  EXPECT_NE(steps[0].note.find("tls-exporte\\xF2"), std::string::npos) << steps[0].note;
+  EXPECT_TRUE(has_warning(steps[2], "scram_nonce_mismatch"));
+  EXPECT_NO_THROW((void)ex.summary().dump());
+
+  // A mechanism name the client made up is quoted in notes and warnings too.
+  SaslExchange odd("X-\xfe\xfe", redacting());
+  SaslStep c = odd.client_response("*");
+  EXPECT_NO_THROW((void)nlohmann::json(c.note).dump());
+  SaslStep late = odd.client_response("AAAA");
+  EXPECT_NO_THROW((void)late.warnings.dump());
 }
 
 // RFC 7628 sections 4.1 and 4.3.
