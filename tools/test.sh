@@ -7,7 +7,7 @@
 #   3. tools/sanitize.sh: a clang AddressSanitizer + LeakSanitizer + UndefinedBehaviorSanitizer
 #      build; the unit tests, corpus replays, integration tests and a small soak against it, any
 #      sanitizer report from any process failing the run;
-#   4. with FUZZ=1 (off by default until two open fuzz findings are fixed: tests/fuzz/crashes/):
+#   4. with FUZZ=1 (off by default until an open fuzz finding is fixed: tests/fuzz/crashes/):
 #      tools/fuzz.sh: every libFuzzer target for FUZZ_SECONDS (default 25) over its corpus, any
 #      crash, leak, timeout or out-of-memory failing the run (new inputs are kept aside, not
 #      committed).
@@ -41,7 +41,7 @@ phase "unit, corpus replay and integration tests (ctest)" \
 if [[ "${SKIP_SANITIZE:-0}" != 1 ]]; then
   phase "sanitizers (tools/sanitize.sh)" tools/sanitize.sh
 fi
-# Opt-in for now: the fixed-seed run finds two open invariant violations (framing, session;
+# Opt-in for now: the fixed-seed run finds an open invariant violation (session_fuzz;
 # reproducers and status in tests/fuzz/crashes/README.md). The corpora are replayed above.
 if [[ "${FUZZ:-0}" == 1 ]]; then
   phase "fuzzing (tools/fuzz.sh ${FUZZ_SECONDS:-25})" tools/fuzz.sh "${FUZZ_SECONDS:-25}"

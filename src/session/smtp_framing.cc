@@ -88,6 +88,14 @@ class SmtpFraming final : public Framing {
         case Mode::body: {
           std::string body;
           bool found = false;
+          if (!client_lines_.pending().empty()) {
+            // Bytes the client sent after DATA but before the 354, held as the start of a line:
+            // they begin the message, so they go before anything it sent later. A held partial
+            // line has no line end, so it cannot complete the terminator.
+            std::string early = client_lines_.take_pending();
+            std::string_view rest(early);
+            body_end_.scan(rest, body, found);
+          }
           size_t used = body_end_.scan(in, body, found);
           in.remove_prefix(used);
           if (!body.empty()) out.push_back({FrameKind::body, std::move(body)});
