@@ -7,13 +7,12 @@
 #   3. tools/sanitize.sh: a clang AddressSanitizer + LeakSanitizer + UndefinedBehaviorSanitizer
 #      build; the unit tests, corpus replays, integration tests and a small soak against it, any
 #      sanitizer report from any process failing the run;
-#   4. with FUZZ=1 (off by default until an open fuzz finding is fixed: tests/fuzz/crashes/):
-#      tools/fuzz.sh: every libFuzzer target for FUZZ_SECONDS (default 25) over its corpus, any
-#      crash, leak, timeout or out-of-memory failing the run (new inputs are kept aside, not
+#   4. tools/fuzz.sh: every libFuzzer target but session_fuzz (one open finding, see
+#      tests/fuzz/crashes/) for FUZZ_SECONDS (default 25) over its corpus, any crash, leak, timeout or out-of-memory failing the run (new inputs are kept aside, not
 #      committed).
 # Every phase runs even when an earlier one failed, so one CI run reports everything; the exit
 # status is non-zero if any phase failed. Arguments go to CTest (phase 2).
-# Environment: FUZZ=1 (run the fuzz phase), FUZZ_SECONDS, SKIP_SANITIZE=1 (local shortcut).
+# Environment: FUZZ_SECONDS, FUZZ_TARGETS, SKIP_SANITIZE=1, SKIP_FUZZ=1 (local shortcuts).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
@@ -41,10 +40,12 @@ phase "unit, corpus replay and integration tests (ctest)" \
 if [[ "${SKIP_SANITIZE:-0}" != 1 ]]; then
   phase "sanitizers (tools/sanitize.sh)" tools/sanitize.sh
 fi
-# Opt-in for now: the fixed-seed run finds an open invariant violation (session_fuzz;
-# reproducers and status in tests/fuzz/crashes/README.md). The corpora are replayed above.
-if [[ "${FUZZ:-0}" == 1 ]]; then
-  phase "fuzzing (tools/fuzz.sh ${FUZZ_SECONDS:-25})" tools/fuzz.sh "${FUZZ_SECONDS:-25}"
+# session_fuzz is left out by default while it still finds one open invariant violation
+# (reproducer and status in tests/fuzz/crashes/README.md; its corpus is replayed above);
+# FUZZ_TARGETS overrides the list, SKIP_FUZZ=1 skips the phase.
+if [[ "${SKIP_FUZZ:-0}" != 1 ]]; then
+  export FUZZ_TARGETS="${FUZZ_TARGETS:-smtp_decoder_fuzz imap_decoder_fuzz pop3_decoder_fuzz sasl_fuzz framing_fuzz}"
+  phase "fuzzing (tools/fuzz.sh ${FUZZ_SECONDS:-25}: $FUZZ_TARGETS)" tools/fuzz.sh "${FUZZ_SECONDS:-25}"
 fi
 
 printf 'test.sh: %s\n' "${results[@]}"
