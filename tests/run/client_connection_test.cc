@@ -59,15 +59,23 @@ std::string read_bytes(int fd, size_t want) {
   return got;
 }
 
-TEST(RunClientConnection, ConsecutiveSendsLeaveTogetherAtTheNextRead) {
+// A client connection to a loopback listener, and the listener's end of it.
+class RunClientConnection : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ASSERT_NE(listener.port(), 0);
+    ASSERT_TRUE(conn.connect("127.0.0.1", listener.port(), deadline_in(5), error)) << error;
+    server = listener.accept();
+    ASSERT_GE(server, 0);
+  }
+
   LoopbackListener listener;
-  ASSERT_NE(listener.port(), 0);
   ClientConnection conn;
   std::string error;
-  ASSERT_TRUE(conn.connect("127.0.0.1", listener.port(), deadline_in(5), error)) << error;
-  int server = listener.accept();
-  ASSERT_GE(server, 0);
+  int server = -1;
+};
 
+TEST_F(RunClientConnection, ConsecutiveSendsLeaveTogetherAtTheNextRead) {
   ASSERT_TRUE(conn.send("MAIL FROM:<a@example.net>\r\n", deadline_in(5), error)) << error;
   ASSERT_TRUE(conn.send("RCPT TO:<b@example.net>\r\n", deadline_in(5), error)) << error;
   // Nothing is on the wire yet: the server cannot answer MAIL before RCPT is there too.
@@ -79,15 +87,7 @@ TEST(RunClientConnection, ConsecutiveSendsLeaveTogetherAtTheNextRead) {
   EXPECT_EQ(conn.bytes_out(), both.size());
 }
 
-TEST(RunClientConnection, ReceiveSendsWhatWasQueuedFirst) {
-  LoopbackListener listener;
-  ASSERT_NE(listener.port(), 0);
-  ClientConnection conn;
-  std::string error;
-  ASSERT_TRUE(conn.connect("127.0.0.1", listener.port(), deadline_in(5), error)) << error;
-  int server = listener.accept();
-  ASSERT_GE(server, 0);
-
+TEST_F(RunClientConnection, ReceiveSendsWhatWasQueuedFirst) {
   ASSERT_TRUE(conn.send("NOOP\r\n", deadline_in(5), error)) << error;
   ASSERT_EQ(::write(server, "250 ok\r\n", 8), 8);
   std::string reply;
@@ -96,15 +96,7 @@ TEST(RunClientConnection, ReceiveSendsWhatWasQueuedFirst) {
   EXPECT_EQ(read_bytes(server, 6), "NOOP\r\n");
 }
 
-TEST(RunClientConnection, CloseSendsTheLastQueuedLines) {
-  LoopbackListener listener;
-  ASSERT_NE(listener.port(), 0);
-  ClientConnection conn;
-  std::string error;
-  ASSERT_TRUE(conn.connect("127.0.0.1", listener.port(), deadline_in(5), error)) << error;
-  int server = listener.accept();
-  ASSERT_GE(server, 0);
-
+TEST_F(RunClientConnection, CloseSendsTheLastQueuedLines) {
   ASSERT_TRUE(conn.send("QUIT\r\n", deadline_in(5), error)) << error;
   conn.close();
   EXPECT_EQ(read_bytes(server, 6), "QUIT\r\n");
