@@ -171,13 +171,16 @@ void Session::on(const PeerClosed& e) {
   size_t i = idx(e.side);
   if (eof_[i]) return;
   eof_[i] = true;
-  // A partial line the peer sent before closing is still its bytes: record and pass it on.
-  std::string rest = framing_->take_pending(e.side);
+  // A partial line the peer sent before closing is still its bytes: record and pass it on. When the
+  // server closes with lines of its reply still held, those came first, and the partial line
+  // continues a reply that will never be delivered whole: both are recorded as undelivered.
   bool can_relay = upstream_ == Upstream::ready && client_ == Client::relaying;
+  bool relay_rest = can_relay && !(e.side == Side::server && record_held_server_lines());
+  std::string rest = framing_->take_pending(e.side);
   if (!rest.empty()) {
-    record_data(party(e.side), can_relay ? party(other(e.side)) : Party::mailtap, FrameKind::raw,
+    record_data(party(e.side), relay_rest ? party(other(e.side)) : Party::mailtap, FrameKind::raw,
                 rest, tls_up(e.side));
-    if (can_relay) send(other(e.side), std::move(rest));
+    if (relay_rest) send(other(e.side), std::move(rest));
   }
   record(
       EventType::close,
@@ -580,17 +583,19 @@ void Session::record_dropped(Side side, FrameKind kind, const std::string& bytes
 // cap, so a 10 MB line costs the transcript 1 KiB; how much was left out is said, never hidden.
 void Session::record_broken_stream(Side side, std::string unread) {
   stream_broken_[idx(side)] = true;
-  size_t dropped = unread.size() > kBrokenStreamRecorded ? unread.size() - kBrokenStreamRecorded : 0;
+  size_t dropped =
+      unread.size() > kBrokenStreamRecorded ? unread.size() - kBrokenStreamRecorded : 0;
   unread.resize(unread.size() - dropped);
-  if (!unread.empty()) record_data(party(side), Party::mailtap, FrameKind::raw, unread, tls_up(side));
+  if (!unread.empty())
+    record_data(party(side), Party::mailtap, FrameKind::raw, unread, tls_up(side));
   if (dropped > 0)
     record(EventType::warning,
            {{"code", "bytes_not_recorded"},
             {"message", "the " + std::string(to_string(side)) + " broke a protocol limit; " +
                             std::to_string(dropped) +
                             " more bytes of that read were discarded without being recorded "
-                            "(only the first " + std::to_string(kBrokenStreamRecorded) +
-                            " are in the transcript)"},
+                            "(only the first " +
+                            std::to_string(kBrokenStreamRecorded) + " are in the transcript)"},
             {"dropped_bytes", dropped}});
 }
 
@@ -668,6 +673,18 @@ void Session::close(std::string reason) {
 // Whatever a peer said that was never delivered is still its words: recorded, addressed to
 // mailtap, so the transcript holds every byte received.
 void Session::record_undelivered() {
+  record_held_server_lines();
+  for (Side side : {Side::client, Side::server}) {
+    std::string pending = framing_->take_pending(side);
+    if (!pending.empty())
+      record_data(party(side), Party::mailtap, FrameKind::raw, pending, tls_up(side));
+  }
+}
+
+// Server lines mailtap held (greeting, STARTTLS reply, a reply being rewritten) and will not
+// deliver now. Returns whether there were any.
+bool Session::record_held_server_lines() {
+  bool any = (!greeting_.empty() && !greeting_held_) || !starttls_reply_.empty() || !held_.empty();
   if (!greeting_held_)
     for (const std::string& line : lines_of(greeting_))
       record_data(Party::server, Party::mailtap, FrameKind::line, line, upstream_tls_up_);
@@ -680,11 +697,7 @@ void Session::record_undelivered() {
     record_data(Party::server, Party::mailtap, h.kind, h.bytes, upstream_tls_up_);
   held_.clear();
   held_bytes_ = 0;
-  for (Side side : {Side::client, Side::server}) {
-    std::string pending = framing_->take_pending(side);
-    if (!pending.empty())
-      record_data(party(side), Party::mailtap, FrameKind::raw, pending, tls_up(side));
-  }
+  return any;
 }
 
 // ---- helpers -------------------------------------------------------------------------------

@@ -25,6 +25,50 @@ class Sink final : public EventSink {
   std::vector<transcript::Event> events;
 };
 
+// SESSION_FUZZ_TRACE=1 prints every event fed and every data event recorded, to diagnose a finding.
+const bool kTrace = std::getenv("SESSION_FUZZ_TRACE") != nullptr;
+
+std::string printable(std::string_view bytes) {
+  std::string out;
+  for (unsigned char c : bytes) {
+    if (c >= 0x20 && c < 0x7f && c != '\\') {
+      out += static_cast<char>(c);
+    } else {
+      char hex[8];
+      std::snprintf(hex, sizeof hex, "\\x%02x", c);
+      out += hex;
+    }
+  }
+  return out;
+}
+
+void trace_event(const Event& e) {
+  if (!kTrace) return;
+  static const char* const kNames[] = {
+      "ClientAccepted", "UpstreamConnected", "UpstreamConnectFailed",
+      "BytesReceived",  "TlsEstablished",    "TlsFailed",
+      "PeerClosed",     "TimedOut",          "ShutdownRequested"};
+  std::fprintf(stderr, "> %s", kNames[e.index()]);
+  if (const auto* b = std::get_if<BytesReceived>(&e))
+    std::fprintf(stderr, " %s \"%s\"", b->side == Side::client ? "client" : "server",
+                 printable(b->bytes).c_str());
+  std::fprintf(stderr, "\n");
+}
+
+void trace_recorded(const std::vector<transcript::Event>& events, size_t from) {
+  if (!kTrace) return;
+  for (size_t n = from; n < events.size(); ++n) {
+    const auto& e = events[n];
+    if (e.type == transcript::EventType::data)
+      std::fprintf(stderr, "    data %s->%s %s \"%s\"\n", std::string(to_string(e.from)).c_str(),
+                   std::string(to_string(e.to)).c_str(), std::string(to_string(e.frame)).c_str(),
+                   printable(e.bytes).c_str());
+    else
+      std::fprintf(stderr, "    %s %s\n", std::string(to_string(e.type)).c_str(),
+                   e.fields.dump().c_str());
+  }
+}
+
 [[noreturn]] void violation(const std::string& what) {
   std::fprintf(stderr, "session invariant broken: %s\n", what.c_str());
   std::abort();
@@ -97,9 +141,12 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   auto feed = [&](const Event& e) {
     ++events_fed;
     if (const auto* b = std::get_if<BytesReceived>(&e)) received_total += b->bytes.size();
+    trace_event(e);
+    size_t recorded_before = sink.events.size();
     watch.before(e);
     bool was_finished = session.finished();
     std::vector<Command> out = session.handle(e);
+    trace_recorded(sink.events, recorded_before);
     if (was_finished && !out.empty()) violation("commands from a finished session");
     std::string broken = watch.after(out);
     if (!broken.empty()) violation(broken);

@@ -26,8 +26,8 @@ TEST(SessionHeldReply, AnEndlessEhloReplyBeingRewrittenEndsTheSession) {
   // Client STARTTLS offered by mailtap, upstream plain: the EHLO reply is rewritten, so held.
   Playbook pb(config_for(Protocol::smtp, TlsMode::starttls, TlsMode::plain));
   open_session(pb);
-  pb >> from_client("EHLO a\r\n") << to_server("EHLO a\r\n")
-     >> from_server("250-mail.example.net\r\n");
+  pb >> from_client("EHLO a\r\n") << to_server("EHLO a\r\n") >>
+      from_server("250-mail.example.net\r\n");
   std::string read = repeated("250-XXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXX\r\n", 6000);
   size_t fed = 0;
   while (fed <= kBound - read.size()) {
@@ -37,7 +37,7 @@ TEST(SessionHeldReply, AnEndlessEhloReplyBeingRewrittenEndsTheSession) {
   }
   EXPECT_TRUE(pb.watch().sent(Side::client).find("250-XXXX") == std::string::npos);
   pb >> from_server(read) << to_client_line_starting(dialect(Protocol::smtp).fatal_prefix)
-     << close_session();
+                          << close_session();
   ASSERT_FALSE(pb.failed());
   EXPECT_TRUE(has_error(pb.transcript(), "reply_too_long"));
   // None of it reached the client; what was held (up to the line that broke the bound) is in the
@@ -46,7 +46,8 @@ TEST(SessionHeldReply, AnEndlessEhloReplyBeingRewrittenEndsTheSession) {
   std::string recorded = data_bytes(pb.transcript(), Party::server, Party::mailtap);
   std::string expected = "250-mail.example.net\r\n" + repeated(read, fed / read.size() + 1);
   size_t same = 0;
-  while (same < recorded.size() && same < expected.size() && recorded[same] == expected[same]) ++same;
+  while (same < recorded.size() && same < expected.size() && recorded[same] == expected[same])
+    ++same;
   EXPECT_EQ(same, recorded.size()) << "not a prefix of what the server sent";
   EXPECT_GT(recorded.size(), kBound);
   EXPECT_LE(recorded.size(), kBound + 128);
@@ -63,7 +64,8 @@ TEST(SessionHeldReply, AnEndlessMultiLineGreetingEndsTheSession) {
     ASSERT_FALSE(pb.failed()) << "at " << fed;
   }
   pb >> from_server(read) << start_reading(Side::client)
-     << to_client_line_starting(dialect(Protocol::smtp).fatal_prefix) << close_session();
+                          << to_client_line_starting(dialect(Protocol::smtp).fatal_prefix)
+                          << close_session();
   ASSERT_FALSE(pb.failed());
   EXPECT_TRUE(has_error(pb.transcript(), "reply_too_long"));
   EXPECT_EQ(pb.watch().sent(Side::client).find("220-welcome"), std::string::npos);
@@ -74,13 +76,28 @@ TEST(SessionHeldReply, ALongEhloReplyBelowTheBoundIsDelivered) {
   Playbook pb(config_for(Protocol::smtp, TlsMode::starttls, TlsMode::plain));
   open_session(pb);
   std::string body = repeated("250-XXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXX\r\n", 1000);
-  pb >> from_client("EHLO a\r\n") << to_server("EHLO a\r\n")
-     >> from_server("250-mail.example.net\r\n" + body + "250 PIPELINING\r\n")
-     << to_client("250-mail.example.net\r\n" + body + "250-PIPELINING\r\n250 STARTTLS\r\n");
+  pb >> from_client("EHLO a\r\n") << to_server("EHLO a\r\n") >>
+      from_server("250-mail.example.net\r\n" + body + "250 PIPELINING\r\n")
+          << to_client("250-mail.example.net\r\n" + body + "250-PIPELINING\r\n250 STARTTLS\r\n");
   ASSERT_FALSE(pb.failed());
   EXPECT_FALSE(has_error(pb.transcript(), "reply_too_long"));
   std::string sent = pb.watch().sent(Side::client);
   EXPECT_NE(sent.find("250-PIPELINING\r\n250 STARTTLS\r\n"), std::string::npos);
+}
+
+// Fuzz finding (session_fuzz crash-3d0fe1be): the server closed while mailtap held the start of an
+// EHLO reply and after a partial line of it; the partial line was recorded before the held lines.
+// The transcript must hold the server's bytes in the order sent, all undelivered, none relayed.
+TEST(SessionHeldReply, AServerClosingMidReplyIsRecordedInTheOrderItSpoke) {
+  Playbook pb(config_for(Protocol::smtp, TlsMode::starttls, TlsMode::plain));
+  open_session(pb);
+  pb >> from_client("EHLO a\r\n") << to_server("EHLO a\r\n") >>
+      from_server("250-mail.example.net\r\n250-SIZE 1000\r\n") >> from_server("250-PIPE") >>
+      peer_closed(Side::server) << shutdown_write(Side::client);
+  ASSERT_FALSE(pb.failed());
+  EXPECT_EQ(data_bytes(pb.transcript(), Party::server, Party::mailtap),
+            "250-mail.example.net\r\n250-SIZE 1000\r\n250-PIPE");
+  EXPECT_EQ(pb.watch().sent(Side::client).find("250-"), std::string::npos);
 }
 
 }  // namespace

@@ -49,7 +49,16 @@ class Session {
   }
 
  private:
-  enum class Upstream { idle, connecting, tls, greeting, negotiating, negotiating_tls, upgrading, ready };
+  enum class Upstream {
+    idle,
+    connecting,
+    tls,
+    greeting,
+    negotiating,
+    negotiating_tls,
+    upgrading,
+    ready
+  };
   // starttls_deferred: mailtap answers the client's STARTTLS itself once the upstream's replies
   // to earlier commands have been relayed.
   enum class Client {
@@ -90,6 +99,7 @@ class Session {
   void fail(std::string_view code, std::string reason);
   void close(std::string reason);
   void record_undelivered();
+  bool record_held_server_lines();
   void fail_unfinished_command();
   void fail_held_reply_too_long(std::string_view what);
   void record_broken_stream(Side side, std::string unread);
@@ -122,7 +132,7 @@ class Session {
   std::string starttls_verb_;   // STARTTLS / STLS: what the reply the framing pairs must answer
   std::string starttls_reply_;  // upstream's positive reply, delivered once its TLS is up
   std::optional<std::string> pending_fatal_;  // said to the client once its TLS is up
-  bool discard_[2] = {false, false};  // drop what is left of the current batch from a side
+  bool discard_[2] = {false, false};          // drop what is left of the current batch from a side
   bool eof_[2] = {false, false};
   // A side broke a framing limit: only a capped prefix of its unread bytes is recorded, and
   // nothing it sends later (the transcript stays a prefix of what it sent, and bounded).
