@@ -65,6 +65,12 @@ class ImapFraming final : public Framing {
   }
 
   size_t replies_owed() const override { return open_tags_.size(); }
+  bool client_mid_message() const override {
+    return client_.literal_left > 0 || client_.after_literal;
+  }
+  bool server_mid_reply() const override {
+    return server_.literal_left > 0 || server_.after_literal;
+  }
 
  private:
   // With `one_line`, returns after the first complete line (`in` is advanced past what was used).

@@ -38,6 +38,10 @@ class ImapRules final : public ProtocolRules {
 
   bool is_continuation(std::string_view line) const override { return word(line, 0) == "+"; }
 
+  bool is_goodbye(std::string_view line) const override {
+    return word(line, 0) == "*" && upper(word(line, 1)) == "BYE";
+  }
+
   std::string fatal_error(std::string_view reason) const override {
     return "* BYE mailtap: " + std::string(reason) + "\r\n";
   }

@@ -61,6 +61,7 @@ class Pop3Framing final : public Framing {
   size_t replies_owed() const override {
     return awaiting_.size() + (mode_ == Mode::status ? 0 : 1);
   }
+  bool server_mid_reply() const override { return mode_ != Mode::status; }
 
  private:
   // With `one_line`, returns after the first complete line (`in` is advanced past what was used).

@@ -171,6 +171,10 @@ void Session::on(const PeerClosed& e) {
   size_t i = idx(e.side);
   if (eof_[i]) return;
   eof_[i] = true;
+  if (e.side == Side::server && !pending_fatal_ && client_left_waiting()) {
+    upstream_lost(e);
+    return;
+  }
   // A partial line the peer sent before closing is still its bytes: record and pass it on. When the
   // server closes with lines of its reply still held, those came first, and the partial line
   // continues a reply that will never be delivered whole: both are recorded as undelivered.
@@ -182,6 +186,17 @@ void Session::on(const PeerClosed& e) {
                 rest, tls_up(e.side));
     if (relay_rest) send(other(e.side), std::move(rest));
   }
+  record_leg_close(e);
+  if (pending_fatal_ && e.side == Side::server) return;  // the client still hears why, first
+  if (e.reset || !can_relay || (eof_[0] && eof_[1])) {
+    close(eof_[0] && eof_[1] ? "both sides closed" : std::string(to_string(e.side)) + " closed");
+    return;
+  }
+  out_->push_back(ShutdownWrite{other(e.side)});
+}
+
+void Session::record_leg_close(const PeerClosed& e) {
+  size_t i = idx(e.side);
   record(
       EventType::close,
       {{"leg", std::string(to_string(e.side))},
@@ -189,12 +204,82 @@ void Session::on(const PeerClosed& e) {
        {"reason", e.reason.empty() ? (e.reset ? "connection reset" : "end of stream") : e.reason},
        {"bytes_in", bytes_in_[i]},
        {"bytes_out", bytes_out_[i]}});
-  if (pending_fatal_ && e.side == Side::server) return;  // the client still hears why, first
-  if (e.reset || !can_relay || (eof_[0] && eof_[1])) {
-    close(eof_[0] && eof_[1] ? "both sides closed" : std::string(to_string(e.side)) + " closed");
+}
+
+// Whether the client, still connected, waits for the upstream: for its greeting, for the reply
+// to a command (its STARTTLS included), or to go on with a message or literal it is sending. An
+// upstream that ends then leaves the client waiting for words that will never come. After the
+// server's own goodbye (221 after QUIT, BYE and the tagged OK of LOGOUT, +OK after QUIT), or with
+// nothing outstanding, its end is the protocol's ordinary end and is relayed as such.
+bool Session::client_left_waiting() const {
+  if (upstream_ != Upstream::ready) return true;
+  if (server_said_goodbye_) return false;
+  if (client_ == Client::starttls_sent || client_ == Client::starttls_deferred ||
+      client_ == Client::upgrading)
+    return true;
+  return framing_->replies_owed() > 0 || framing_->client_mid_message();
+}
+
+// The upstream reset or closed its connection while the client waits for it. The client is told
+// in its protocol's words (SMTP 421, IMAP BYE, POP3 -ERR) and the session ends, as when TLS with
+// the upstream fails. Except in the middle of a reply already partly relayed: a line of
+// mailtap's own would be read as more of that reply (the final line of a "250-" reply, a line
+// of a POP3 message or list, bytes of an IMAP literal), so the rest the server did send is
+// relayed as it is, the error says why no goodbye was added, and the connection closes.
+void Session::upstream_lost(const PeerClosed& e) {
+  std::string code = e.reset ? "upstream_reset" : "upstream_closed";
+  std::string reason = upstream_loss_reason(e);
+  if (upstream_ == Upstream::ready && held_.empty() && framing_->server_mid_reply()) {
+    std::string rest = framing_->take_pending(Side::server);
+    if (!rest.empty()) {
+      record_data(Party::server, Party::client, FrameKind::raw, rest, upstream_tls_up_);
+      send(Side::client, std::move(rest));
+    }
+    record_leg_close(e);
+    record(EventType::error,
+           {{"code", code},
+            {"message", reason +
+                            " in the middle of a reply mailtap had partly relayed to the client; "
+                            "mailtap closed the client's connection without a goodbye of its own, "
+                            "which the client would have read as part of that reply"}});
+    close(std::move(reason));
     return;
   }
-  out_->push_back(ShutdownWrite{other(e.side)});
+  // What the server said of a reply mailtap held, or a partial line, never reaches the client:
+  // recorded as undelivered, before the end of its leg.
+  record_undelivered();
+  record_leg_close(e);
+  fail(code, std::move(reason));
+}
+
+std::string Session::upstream_loss_reason(const PeerClosed& e) const {
+  std::string what =
+      e.reset ? "the upstream reset the connection" : "the upstream closed the connection";
+  switch (upstream_) {
+    case Upstream::tls:
+    case Upstream::negotiating_tls:
+    case Upstream::upgrading:
+      what += " during the TLS handshake";
+      break;
+    case Upstream::greeting:
+      what += greeting_.empty() ? " before its greeting" : " in the middle of its greeting";
+      break;
+    case Upstream::negotiating:
+      what += " while mailtap negotiated STARTTLS with it";
+      break;
+    default:
+      if (framing_->server_mid_reply() && held_.empty()) {
+        what += " while sending a reply";
+      } else if (framing_->client_mid_message()) {
+        what += config_.protocol == Protocol::imap ? " while the client was sending a literal"
+                                                   : " while the client was sending a message";
+      } else {
+        what += " before answering the client";
+      }
+      break;
+  }
+  if (!e.reason.empty()) what += " (" + e.reason + ")";
+  return what;
 }
 
 void Session::on(const TimedOut& e) {
@@ -233,8 +318,12 @@ void Session::on(const BytesReceived& e) {
     // Client: one line at a time. Both: after an error, `used` stops where the framing did.
     error = framing_->feed(e.side, rest, frames_, &used);
     rest.remove_prefix(used);
-    for (auto& frame : frames_) {
-      if (finished_ || pending_fatal_) return;
+    batch_active_ = true;
+    batch_side_ = e.side;
+    batch_rest_ = rest;
+    for (size_t k = 0; k < frames_.size(); ++k) {
+      Frame& frame = frames_[k];
+      batch_next_ = k + 1;
       if (discard_[i]) {
         record_dropped(e.side, frame.kind, frame.bytes);
         dropped = true;
@@ -245,8 +334,12 @@ void Session::on(const BytesReceived& e) {
       } else {
         on_server_frame(frame);
       }
+      if (finished_ || pending_fatal_) {
+        batch_active_ = false;  // what followed was recorded when the session failed
+        return;
+      }
     }
-    if (finished_ || pending_fatal_) return;
+    batch_active_ = false;
   }
   if (discard_[i]) {
     std::string unread = framing_->take_pending(e.side);
@@ -527,6 +620,7 @@ void Session::forward_to_client(Frame& frame) {
 }
 
 void Session::relay_to_client(Frame& frame) {
+  if (frame.kind == FrameKind::line && rules_->is_goodbye(frame.bytes)) server_said_goodbye_ = true;
   record_data(Party::server, Party::client, frame.kind, frame.bytes, upstream_tls_up_);
   send(Side::client, std::move(frame.bytes));
 }
@@ -674,11 +768,27 @@ void Session::close(std::string reason) {
 // mailtap, so the transcript holds every byte received.
 void Session::record_undelivered() {
   record_held_server_lines();
+  record_unprocessed_batch();
   for (Side side : {Side::client, Side::server}) {
     std::string pending = framing_->take_pending(side);
     if (!pending.empty())
       record_data(party(side), Party::mailtap, FrameKind::raw, pending, tls_up(side));
   }
+}
+
+// The frames of the read being acted on that come after the one that ended the session, what the
+// framing held of it, and the part it had not read yet: the peer's words, in order, undelivered.
+void Session::record_unprocessed_batch() {
+  if (!batch_active_) return;
+  batch_active_ = false;
+  Side side = batch_side_;
+  for (size_t k = batch_next_; k < frames_.size(); ++k)
+    record_data(party(side), Party::mailtap, frames_[k].kind, frames_[k].bytes, tls_up(side));
+  std::string unread = framing_->take_pending(side);
+  unread.append(batch_rest_);
+  batch_rest_ = {};
+  if (!unread.empty())
+    record_data(party(side), Party::mailtap, FrameKind::raw, unread, tls_up(side));
 }
 
 // Server lines mailtap held (greeting, STARTTLS reply, a reply being rewritten) and will not

@@ -45,7 +45,10 @@ class SmtpFraming final : public Framing {
   }
 
   std::string take_pending(Side from) override {
-    if (from == Side::server) return server_lines_.take_pending();
+    if (from == Side::server) {
+      server_continues_ = false;
+      return server_lines_.take_pending();
+    }
     std::string held = client_lines_.take_pending() + body_end_.take_held();
     // The client's stream starts afresh (inside TLS, or not at all): no body or chunk under way.
     mode_ = Mode::command;
@@ -60,6 +63,8 @@ class SmtpFraming final : public Framing {
   }
 
   size_t replies_owed() const override { return awaiting_.size(); }
+  bool client_mid_message() const override { return mode_ != Mode::command; }
+  bool server_mid_reply() const override { return server_continues_; }
 
  private:
   // With `one_line`, returns after the first complete line (`in` is advanced past what was used).
@@ -158,6 +163,7 @@ class SmtpFraming final : public Framing {
   void on_server_line(std::string_view line) {
     std::string_view text = trim_crlf(line);
     bool final_line = text.size() < 4 || text[3] != '-';
+    server_continues_ = !final_line;
     if (!final_line) return;
     std::string_view code = text.substr(0, std::min<size_t>(3, text.size()));
     Awaiting front = awaiting_.empty() ? Awaiting::other : awaiting_.front().what;
@@ -182,6 +188,7 @@ class SmtpFraming final : public Framing {
   LineLimits limits_;
   Mode mode_ = Mode::command;
   bool sasl_ = false;
+  bool server_continues_ = false;  // the last server line was not the last of its reply ("250-")
   uint64_t chunk_left_ = 0;
   BodyTerminator body_end_;
   LineSplitter client_lines_, server_lines_;

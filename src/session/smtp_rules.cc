@@ -47,6 +47,10 @@ class SmtpRules final : public ProtocolRules {
     return line.size() >= 3 && line[0] == '3';
   }
 
+  bool is_goodbye(std::string_view line) const override {
+    return is_final(line) && code_of(line) == "421";
+  }
+
   std::string fatal_error(std::string_view reason) const override {
     return "421 4.4.0 mailtap: " + std::string(reason) + "\r\n";
   }

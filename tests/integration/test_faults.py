@@ -24,7 +24,8 @@ import pytest
 from fault_peers import (DEADLINE, Greeter, Upstream, fd_count, read_to_eof, read_until, reset,
                          rss_kib, wait_until)
 from sandbox import start_proxy
-from transcript_checks import codes, data, data_bytes, of_type, validate_transcripts
+from transcript_checks import (codes, data, data_bytes, joined, of_type,
+                               validate_transcripts)
 
 MIB = 1024 * 1024
 
@@ -92,10 +93,16 @@ def assert_alive_and_clean_exit(p):
 # --- resets -----------------------------------------------------------------------------------
 
 
+def goodbye_of(events) -> bytes:
+    """What mailtap itself said to the client, according to the transcript."""
+    return joined(events, "mailtap", "client")
+
+
 def test_upstream_reset_in_the_middle_of_data(proxy):
-    """Fault: the upstream sends RST after part of a DATA body. mailtap ends the session (the
-    client's connection closes), stays up, and the transcript holds the body piece that was
-    relayed and a close of the server leg by reset."""
+    """Fault: the upstream sends RST after part of a DATA body. mailtap tells the client in SMTP
+    (`421 4.4.0 mailtap: the upstream reset the connection while the client was sending a
+    message ...`), then closes its connection; it stays up. The transcript holds the body piece
+    that was relayed, a close of the server leg by reset, an `upstream_reset` error and the 421."""
     def after_data(sock, buf):
         read_until(sock, b"part-one", buf=buf)
         reset(sock)
@@ -114,12 +121,20 @@ def test_upstream_reset_in_the_middle_of_data(proxy):
     assert b"part-one" in body
     legs = closes(events)
     assert "reset" in legs["server"]["reason"], legs
+    assert rest.startswith(b"421 4.4.0 mailtap: the upstream reset the connection while the "
+                           b"client was sending a message"), rest
+    assert rest.endswith(b"\r\n") and rest.count(b"\n") == 1, rest
+    assert how == "eof", how
+    assert codes(events, "error") == ["upstream_reset"], events
+    assert goodbye_of(events) == rest
     assert events[-1]["type"] == "close"
 
 
 def test_upstream_reset_in_the_middle_of_an_imap_literal(proxy):
-    """Fault: the upstream sends RST while the client streams an APPEND literal. The literal
-    pieces relayed so far are recorded as literal frames; the session ends; mailtap stays up."""
+    """Fault: the upstream sends RST while the client streams an APPEND literal. The client is
+    told `* BYE mailtap: the upstream reset the connection while the client was sending a
+    literal ...`, then its connection closes; mailtap stays up. The literal pieces relayed so far
+    are recorded as literal frames, with an `upstream_reset` error."""
     def handler(sock):
         sock.sendall(b"* OK scripted IMAP ready\r\n")
         buf = bytearray()
@@ -145,13 +160,24 @@ def test_upstream_reset_in_the_middle_of_an_imap_literal(proxy):
     [events] = validate_transcripts(p)
     literal = [e for e in data(events, "client", "server") if e.get("frame") == "literal"]
     assert literal and all(set(data_bytes(e)) == {ord("L")} for e in literal)
-    assert "reset" in closes(events)["server"]["reason"]
+    # mailtap may still be writing the literal when the RST arrives; the write then consumes the
+    # error and Linux reports the read side as end of stream. Either way the client is told, in
+    # the words that match what mailtap saw.
+    seen = closes(events)["server"]["reason"]
+    assert seen in ("connection reset by peer", "end of stream"), seen
+    word, code = ("reset", "upstream_reset") if "reset" in seen else ("closed", "upstream_closed")
+    assert rest.startswith(b"* BYE mailtap: the upstream " + word.encode() + b" the connection "
+                           b"while the client was sending a literal"), rest
+    assert rest.endswith(b"\r\n") and rest.count(b"\n") == 1, rest
+    assert codes(events, "error") == [code], events
+    assert goodbye_of(events) == rest
 
 
 def test_upstream_reset_in_the_middle_of_the_tls_handshake(proxy):
     """Fault: the upstream (implicit TLS) reads the ClientHello and answers with RST. The client
-    (plain IMAP) is told in its protocol's words, or at least its connection closes; the
-    transcript records why."""
+    (plain IMAP), still waiting for a greeting, is told `* BYE mailtap: the upstream reset the
+    connection during the TLS handshake ...` and its connection closes; the transcript has no
+    `tls` event, the server leg's close by reset and an `upstream_reset` error."""
     def handler(sock):
         hello = read_until(sock, b"\x16\x03")  # a TLS record header: the ClientHello
         assert hello.startswith(b"\x16\x03")
@@ -163,14 +189,127 @@ def test_upstream_reset_in_the_middle_of_the_tls_handshake(proxy):
     c.close()
     print(f"client got {said!r}, then {how}")
     assert not up.errors, up.errors
-    assert said == b"" or said.startswith(b"* BYE mailtap:"), said
+    assert said.startswith(b"* BYE mailtap: the upstream reset the connection during the TLS "
+                           b"handshake"), said
+    assert said.endswith(b"\r\n") and said.count(b"\n") == 1, said
     assert_alive_and_clean_exit(p)
     [events] = validate_transcripts(p)
     print("transcript:", [(e["type"], e.get("code") or e.get("reason")) for e in events
                           if e["type"] in ("error", "warning", "close")])
     assert of_type(events, "tls") == []
-    problems = codes(events, "error") + [closes(events).get("server", {}).get("reason", "")]
-    assert any(x and ("tls" in x or "reset" in x) for x in problems), events
+    assert "reset" in closes(events)["server"]["reason"], events
+    assert codes(events, "error") == ["upstream_reset"], events
+    assert goodbye_of(events) == said
+    assert events[-1]["type"] == "close"
+
+
+def test_upstream_closes_before_answering_a_pop3_command(proxy):
+    """Fault: the upstream (POP3) closes its connection (FIN, no reply) after reading RETR. The
+    client is told `-ERR mailtap: the upstream closed the connection before answering the client`
+    and its connection closes; the transcript has an `upstream_closed` error and the -ERR."""
+    def handler(sock):
+        sock.sendall(b"+OK scripted POP3 ready\r\n")
+        read_until(sock, b"RETR 1\r\n")
+        sock.close()
+    up = Upstream(handler)
+    p = plain(proxy, up, proto="pop3")
+    c = connect(p.port)
+    read_until(c, b"+OK scripted POP3 ready\r\n")
+    c.sendall(b"RETR 1\r\n")
+    said, how = read_to_eof(c)
+    c.close()
+    print(f"client got {said!r}, then {how}")
+    assert not up.errors, up.errors
+    assert said == b"-ERR mailtap: the upstream closed the connection before answering the " \
+                   b"client\r\n", said
+    assert how == "eof", how
+    assert_alive_and_clean_exit(p)
+    [events] = validate_transcripts(p)
+    assert closes(events)["server"]["reason"] == "end of stream", events
+    assert codes(events, "error") == ["upstream_closed"], events
+    assert goodbye_of(events) == said
+
+
+def test_upstream_reset_goodbye_reaches_an_implicit_tls_client_over_tls(proxy):
+    """Fault: the upstream resets with an SMTP command unanswered while the client is on implicit
+    TLS. The 421 travels over the client's TLS, then the connection closes."""
+    import ssl
+
+    def handler(sock):
+        sock.sendall(b"220 scripted ESMTP\r\n")
+        read_until(sock, b"NOOP\r\n")
+        reset(sock)
+    up = Upstream(handler)
+    p = plain(proxy, up, client_tls="implicit")
+    ctx = ssl.create_default_context(cafile=str(p.ca_pem))
+    c = ctx.wrap_socket(connect(p.port), server_hostname="127.0.0.1")
+    read_until(c, b"220 scripted ESMTP\r\n")
+    c.sendall(b"NOOP\r\n")
+    said, how = read_to_eof(c)
+    c.close()
+    print(f"client got {said!r}, then {how}")
+    assert not up.errors, up.errors
+    assert said.startswith(b"421 4.4.0 mailtap: the upstream reset the connection before "
+                           b"answering the client"), said
+    assert_alive_and_clean_exit(p)
+    [events] = validate_transcripts(p)
+    assert codes(events, "error") == ["upstream_reset"], events
+    [goodbye] = data(events, "mailtap", "client")
+    assert goodbye["tls"] is True
+    assert data_bytes(goodbye) == said
+
+
+def test_upstream_reset_in_the_middle_of_a_relayed_reply_closes_without_a_goodbye(proxy):
+    """Fault: the upstream resets after the first line of a multi-line SMTP reply, which mailtap
+    already relayed. A `421` now would be read as that reply's last line, so mailtap closes the
+    client's connection without one; the `upstream_reset` error says why."""
+    def handler(sock):
+        sock.sendall(b"220 scripted ESMTP\r\n")
+        read_until(sock, b"HELP\r\n")
+        sock.sendall(b"214-first line of help\r\n")
+        read_until(sock, b"NOOP\r\n")  # the client saw the first line
+        reset(sock)
+    up = Upstream(handler)
+    p = plain(proxy, up)
+    c = connect(p.port)
+    read_until(c, b"220 scripted ESMTP\r\n")
+    c.sendall(b"HELP\r\n")
+    read_until(c, b"214-first line of help\r\n")
+    c.sendall(b"NOOP\r\n")
+    said, how = read_to_eof(c)
+    c.close()
+    print(f"client got {said!r}, then {how}")
+    assert not up.errors, up.errors
+    assert said == b"", said
+    assert_alive_and_clean_exit(p)
+    [events] = validate_transcripts(p)
+    assert codes(events, "error") == ["upstream_reset"], events
+    [error] = of_type(events, "error")
+    assert "without a goodbye" in error["message"], error
+    assert goodbye_of(events) == b""
+
+
+def test_upstream_end_after_its_own_goodbye_is_relayed_unchanged(proxy):
+    """Not a fault: QUIT, 221, then the upstream closes. The client gets the 221 and end of stream,
+    nothing from mailtap; no error in the transcript."""
+    def handler(sock):
+        sock.sendall(b"220 scripted ESMTP\r\n")
+        read_until(sock, b"QUIT\r\n")
+        sock.sendall(b"221 2.0.0 bye\r\n")
+        sock.close()
+    up = Upstream(handler)
+    p = plain(proxy, up)
+    c = connect(p.port)
+    read_until(c, b"220 scripted ESMTP\r\n")
+    c.sendall(b"QUIT\r\n")
+    said, how = read_to_eof(c)
+    c.close()
+    assert not up.errors, up.errors
+    assert (said, how) == (b"221 2.0.0 bye\r\n", "eof")
+    assert_alive_and_clean_exit(p)
+    [events] = validate_transcripts(p)
+    assert codes(events, "error") == [], events
+    assert goodbye_of(events) == b""
 
 
 def test_tls_alert_in_the_middle_of_a_session(proxy, tmp_path):

@@ -91,5 +91,46 @@ TEST(SessionBrokenStream, AHugeLineIsRecordedAsACappedPrefixWithTheDiscardedCoun
   EXPECT_EQ(pb.watch().sent(Side::server).find("zzzz"), std::string::npos);
 }
 
+// ---- the session fails on a line in the middle of a read ----------------------------------------
+// Not a framing limit: the session itself ends on one frame (an IMAP PREAUTH greeting where TLS to
+// the upstream is required, a continuation answering STARTTLS, a refused command whose LITERAL+
+// follows). The frames after it in the same read, what the framing held of it and the part it had
+// not read yet are still that peer's words: recorded (addressed to mailtap), in order, none lost.
+
+TEST(SessionBrokenStream, LinesAfterAFailingGreetingLineInTheSameReadAreRecorded) {
+  Playbook pb(config_for(Protocol::imap, TlsMode::plain, TlsMode::starttls));
+  std::string read = "* PREAUTH logged in\r\n* OK [ALERT] more\r\n* 1 EXI";
+  pb >> accepted() << connect_upstream() >> upstream_connected() >> from_server(read)
+     << start_reading(Side::client) << to_client_line_starting(dialect(Protocol::imap).fatal_prefix)
+     << close_session();
+  ASSERT_FALSE(pb.failed());
+  EXPECT_TRUE(has_error(pb.transcript(), "upstream_starttls_unavailable"));
+  EXPECT_EQ(data_bytes(pb.transcript(), Party::server, Party::mailtap), read);
+  EXPECT_EQ(not_recorded_warning(pb), nullptr);
+}
+
+TEST(SessionBrokenStream, LinesAfterAContinuationAnsweringStarttlsAreRecorded) {
+  Playbook pb(config_for(Protocol::imap, TlsMode::starttls, TlsMode::starttls));
+  open_session(pb);
+  std::string read = "+ go on\r\n* OK trailing\r\na1 OK Begin TLS\r\n";
+  pb >> from_client("a1 STARTTLS\r\n") << to_server("a1 STARTTLS\r\n") >> from_server(read)
+     << to_client_line_starting(dialect(Protocol::imap).fatal_prefix) << close_session();
+  ASSERT_FALSE(pb.failed());
+  EXPECT_TRUE(has_error(pb.transcript(), "upstream_starttls_unavailable"));
+  EXPECT_EQ(data_bytes(pb.transcript(), Party::server, Party::mailtap), read);
+}
+
+TEST(SessionBrokenStream, TheRestOfAClientReadAfterARefusedLiteralPlusCommandIsRecorded) {
+  Playbook pb(config_for(Protocol::imap, TlsMode::plain, TlsMode::plain));
+  establish(pb);
+  std::string read = "a1 COMPRESS DEFLATE {3+}\r\nabc\r\nb NOOP\r\nc NO";
+  pb >> from_client(read) << to_client_line_starting(dialect(Protocol::imap).fatal_prefix)
+     << close_session();
+  ASSERT_FALSE(pb.failed());
+  EXPECT_TRUE(has_error(pb.transcript(), "unfinished_refused_command"));
+  EXPECT_EQ(data_bytes(pb.transcript(), Party::client, Party::mailtap), read);
+  EXPECT_EQ(pb.watch().sent(Side::server), "");
+}
+
 }  // namespace
 }  // namespace mailtap::session::test

@@ -212,13 +212,16 @@ TEST(SessionEnds, ResetClosesAtOnce) {
   EXPECT_EQ(leg->fields.value("reason", ""), "connection reset");
 }
 
-TEST(SessionEnds, EofBeforeTheClientIsReadyClosesTheSession) {
+// The client, still waiting for its greeting, is told why (more: session_upstream_loss_test.cc).
+TEST(SessionEnds, EofBeforeTheClientIsReadyEndsTheSessionWithAGoodbye) {
   Playbook pb(config_for(Protocol::smtp, TlsMode::plain, TlsMode::starttls));
   pb >> accepted() << connect_upstream() >> upstream_connected()
      >> from_server("220 hi\r\n") << to_server("EHLO mailtap.invalid\r\n")
-     >> peer_closed(Side::server) << close_session();
+     >> peer_closed(Side::server) << start_reading(Side::client)
+     << to_client_line_starting("421 4.4.0 mailtap: the upstream closed") << close_session();
   ASSERT_FALSE(pb.failed());
   EXPECT_EQ(data_bytes(pb.transcript(), Party::server, Party::client), "");
+  EXPECT_EQ(error_code(pb), "upstream_closed");
 }
 
 // ---- line limits --------------------------------------------------------------------------------

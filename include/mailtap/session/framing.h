@@ -70,6 +70,16 @@ class Framing {
   // body still under way counts). When mailtap answers STARTTLS itself, its answer waits until
   // these were relayed: the client reads them first, in cleartext, never inside TLS.
   virtual size_t replies_owed() const { return 0; }
+  // The client is in the middle of sending a message body, chunk or literal (SMTP DATA after the
+  // 354, BDAT; an IMAP literal or the rest of the command after one): it waits for the reply that
+  // will follow, though replies_owed() may not count it yet (SMTP counts the message's reply only
+  // once its terminating line has arrived).
+  virtual bool client_mid_message() const { return false; }
+  // The server is in the middle of a reply whose complete lines or pieces are already out of the
+  // framing: a multi-line SMTP reply whose final line has not come, a POP3 list or body, an IMAP
+  // literal or the rest of a response after one. A line of mailtap's own sent now would be read
+  // as more of that reply.
+  virtual bool server_mid_reply() const { return false; }
 };
 
 std::unique_ptr<Framing> make_framing(Protocol protocol, const LineLimits& limits);

@@ -64,6 +64,9 @@ class ProtocolRules {
   // takes no continuation, so such a line where its reply is due is neither an acceptance nor a
   // refusal: the session cannot know what the server now expects, and ends.
   virtual bool is_continuation(std::string_view /*line*/) const { return false; }
+  // Whether a server line is the server's own goodbye (SMTP 421, IMAP untagged BYE): a client
+  // that read it expects the connection to close, and needs no goodbye from mailtap as well.
+  virtual bool is_goodbye(std::string_view /*line*/) const { return false; }
 
   // Words mailtap says itself. `reason` is for people; every message starts with "mailtap:".
   virtual std::string fatal_error(std::string_view reason) const = 0;  // then the session closes

@@ -103,6 +103,11 @@ class Session {
   void fail_unfinished_command();
   void fail_held_reply_too_long(std::string_view what);
   void record_broken_stream(Side side, std::string unread);
+  void record_unprocessed_batch();
+  void record_leg_close(const PeerClosed& e);
+  bool client_left_waiting() const;
+  void upstream_lost(const PeerClosed& e);
+  std::string upstream_loss_reason(const PeerClosed& e) const;
 
   void send(Side side, std::string bytes);
   void record_data(transcript::Party from, transcript::Party to, transcript::FrameKind kind,
@@ -147,6 +152,14 @@ class Session {
   // A reply mailtap holds back (a multi-line greeting, an EHLO reply being rewritten) may grow to
   // this many octets; beyond it the session ends (an upstream must not make mailtap hold 150 MB).
   static constexpr size_t kMaxHeldReply = size_t{1} << 20;
+  // The read being framed: when the session fails while acting on one of its frames, the frames
+  // after it and the bytes the framing has not read yet are still that peer's words, recorded
+  // (addressed to mailtap) in the order they came.
+  bool batch_active_ = false;
+  Side batch_side_ = Side::client;
+  size_t batch_next_ = 0;             // the first frame of frames_ not acted on yet
+  std::string_view batch_rest_;       // the part of the read not framed yet
+  bool server_said_goodbye_ = false;  // a relayed line was the server's own goodbye (421, BYE)
 };
 
 }  // namespace mailtap::session
