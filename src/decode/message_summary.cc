@@ -2,6 +2,7 @@
 
 #include <array>
 #include <cstdio>
+#include <cstring>
 
 #include "mailtap/decode/sasl.h"
 #include "sasl_text.h"
@@ -153,13 +154,24 @@ void MessageSummarizer::feed(std::string_view wire) {
     return;
   }
   // Drop the first '.' of every line (RFC 5321 4.5.2), keeping track of line starts across pieces.
+  // Only the byte after each LF matters, so the scan jumps from LF to LF (memchr) and the content
+  // between stuffed dots goes to the hash in one piece.
+  const char* const data = wire.data();
+  const size_t size = wire.size();
   size_t start = 0;
-  for (size_t i = 0; i < wire.size(); ++i) {
-    if (at_line_start_ && wire[i] == '.') {
+  size_t i = 0;
+  while (i < size) {
+    if (at_line_start_ && data[i] == '.') {
       absorb_content(wire.substr(start, i - start));
       start = i + 1;
     }
-    at_line_start_ = wire[i] == '\n';
+    const void* lf = std::memchr(data + i, '\n', size - i);
+    if (lf == nullptr) {
+      at_line_start_ = false;
+      break;
+    }
+    i = static_cast<size_t>(static_cast<const char*>(lf) - data) + 1;
+    at_line_start_ = true;
   }
   absorb_content(wire.substr(start));
 }

@@ -1,5 +1,6 @@
 #include "sasl_text.h"
 
+#include <algorithm>
 #include <cstdint>
 #include <cstdio>
 
@@ -45,6 +46,19 @@ std::string json_safe(std::string_view bytes, size_t max_bytes) {
     if (out.size() >= max_bytes) {
       out += "...";
       break;
+    }
+    // A run of printable ASCII (nearly every note) is copied in one piece, up to the cap.
+    const size_t limit = i + std::min(bytes.size() - i, max_bytes - out.size());
+    size_t run = i;
+    while (run < limit) {
+      const auto b = static_cast<unsigned char>(bytes[run]);
+      if ((b < 0x20 && b != '\t') || b >= 0x7F) break;
+      ++run;
+    }
+    if (run > i) {
+      out.append(bytes.data() + i, run - i);
+      i = run;
+      continue;
     }
     unsigned char c = static_cast<unsigned char>(bytes[i]);
     size_t n = utf8_sequence_length(bytes, i);

@@ -3,8 +3,18 @@
 #include <algorithm>
 
 #include "mailtap/transcript/bytes_codec.h"
+#include "sasl_text.h"
 
 namespace mailtap::decode::smtp_detail {
+namespace {
+
+// Notes and warning messages leave as valid UTF-8 whatever a call site forgot to escape (the
+// writer's JSON would otherwise carry U+FFFD, and a strict reader could refuse the line).
+// Generous caps: call sites bound their own pieces.
+constexpr size_t kMaxNoteBytes = 16 * 1024;
+constexpr size_t kMaxWarningBytes = 4 * 1024;
+
+}  // namespace
 
 void Annotation::add(nlohmann::json decoded, std::string note) {
   if (!decoded.is_null()) decoded_.push_back(std::move(decoded));
@@ -12,7 +22,8 @@ void Annotation::add(nlohmann::json decoded, std::string note) {
 }
 
 void Annotation::warn(std::string code, std::string message) {
-  warnings_.push_back({{"code", std::move(code)}, {"message", std::move(message)}});
+  warnings_.push_back({{"code", text::json_safe(code, 64)},
+                       {"message", text::json_safe(message, kMaxWarningBytes)}});
 }
 
 void Annotation::add_warnings(const nlohmann::json& warnings) {
@@ -39,7 +50,7 @@ void Annotation::apply(const transcript::Event& event, nlohmann::json& out) cons
   if (!notes_.empty()) {
     std::string note;
     for (const auto& n : notes_) note += (note.empty() ? "" : " | ") + n;
-    out["note"] = note;
+    out["note"] = text::json_safe(note, kMaxNoteBytes);
   }
   if (!warnings_.empty()) {
     nlohmann::json& existing = out["warnings"];

@@ -2,11 +2,13 @@
 // ("decoded", "note", "warnings", "redacted"); readers ignore keys they do not know, which is what
 // lets the format grow without a version bump.
 #include <array>
+#include <charconv>
 #include <stdexcept>
 #include <string>
 #include <string_view>
 
 #include "mailtap/transcript/bytes_codec.h"
+#include "mailtap/transcript/json_line.h"
 #include "mailtap/transcript/transcript_writer.h"
 
 namespace mailtap::transcript {
@@ -52,6 +54,125 @@ nlohmann::json encode_event(const Event& event, uint64_t seq) {
     }
   }
   return j;
+}
+
+namespace {
+
+// The keys of a data event's own line, in the order an nlohmann object (a std::map) keeps them.
+enum class DataKey { b64, frame, from, len, seq, t, text, tls, to, type };
+struct DataKeyName {
+  std::string_view name;
+  DataKey key;
+};
+constexpr std::array<DataKeyName, 10> kDataLineKeys = {{
+    {"b64", DataKey::b64},
+    {"frame", DataKey::frame},
+    {"from", DataKey::from},
+    {"len", DataKey::len},
+    {"seq", DataKey::seq},
+    {"t", DataKey::t},
+    {"text", DataKey::text},
+    {"tls", DataKey::tls},
+    {"to", DataKey::to},
+    {"type", DataKey::type},
+}};
+
+template <typename Integer>
+void append_number(std::string& out, Integer value) {
+  char buf[24];
+  auto [end, ec] = std::to_chars(buf, buf + sizeof buf, value);
+  out.append(buf, static_cast<size_t>(end - buf));
+}
+
+// Names of parties, frames and types are plain ASCII words: no escaping needed.
+void append_word(std::string& out, std::string_view word) {
+  out += '"';
+  out += word;
+  out += '"';
+}
+
+}  // namespace
+
+void append_data_event_line(std::string& out, const Event& event, uint64_t seq,
+                            const nlohmann::json& annotation) {
+  const bool annotated = annotation.is_object() && !annotation.empty();
+  // A redaction: the decoder's "text" or "b64" stands for the bytes.
+  const bool replaced = annotated && (annotation.contains("text") || annotation.contains("b64"));
+  const bool as_text = !replaced && is_transcript_text(event.bytes);
+  auto next = annotated ? annotation.cbegin() : nlohmann::json::const_iterator();
+  const auto last = annotated ? annotation.cend() : nlohmann::json::const_iterator();
+  bool first = true;
+  auto separate = [&] {
+    if (!first) out += ',';
+    first = false;
+  };
+  // The annotation's keys ordered before `name` go first; true when it has `name` itself.
+  auto annotation_up_to = [&](std::string_view name) {
+    if (!annotated) return false;
+    while (next != last) {
+      const std::string& key = next.key();
+      const int order = std::string_view(key).compare(name);
+      if (order > 0) return false;
+      separate();
+      append_json_string(out, key);
+      out += ':';
+      append_json_line(out, next.value());
+      ++next;
+      if (order == 0) return true;
+    }
+    return false;
+  };
+  out += '{';
+  for (const DataKeyName& k : kDataLineKeys) {
+    if (k.key == DataKey::b64 && (replaced || as_text)) continue;
+    if (k.key == DataKey::text && (replaced || !as_text)) continue;
+    if (annotation_up_to(k.name)) continue;  // the decoder's value for the key wins
+    separate();
+    append_word(out, k.name);
+    out += ':';
+    switch (k.key) {
+      case DataKey::b64:
+        append_word(out, base64_encode(event.bytes));
+        break;
+      case DataKey::frame:
+        append_word(out, to_string(event.frame));
+        break;
+      case DataKey::from:
+        append_word(out, to_string(event.from));
+        break;
+      case DataKey::len:
+        append_number(out, event.bytes.size());
+        break;
+      case DataKey::seq:
+        append_number(out, seq);
+        break;
+      case DataKey::t:
+        append_number(out, event.time_us);
+        break;
+      case DataKey::text:
+        append_json_text(out, event.bytes);  // transcript text: valid UTF-8
+        break;
+      case DataKey::tls:
+        out += event.over_tls ? "true" : "false";
+        break;
+      case DataKey::to:
+        append_word(out, to_string(event.to));
+        break;
+      case DataKey::type:
+        append_word(out, to_string(event.type));
+        break;
+    }
+  }
+  if (annotated) {
+    while (next != last) {
+      separate();
+      append_json_string(out, next.key());
+      out += ':';
+      append_json_line(out, next.value());
+      ++next;
+    }
+  }
+  out += '}';
 }
 
 std::string decode_bytes(const nlohmann::json& line) {

@@ -144,11 +144,12 @@ bool is_valid_utf8(std::string_view text) {
   return true;
 }
 
-void append_string(std::string& out, const std::string& text) {
+void append_string(std::string& out, std::string_view text) {
   if (is_valid_utf8(text)) {
     append_json_text(out, text);
   } else {
-    out += json(text).dump(-1, ' ', false, json::error_handler_t::replace);  // U+FFFD for bad bytes
+    // U+FFFD for bad bytes
+    out += json(std::string(text)).dump(-1, ' ', false, json::error_handler_t::replace);
   }
 }
 
@@ -242,6 +243,10 @@ void append_json_text(std::string& out, std::string_view text) {
   }
   out.append(run, static_cast<size_t>(p - run));
   out += '"';
+}
+
+void append_json_string(std::string& out, std::string_view text) {
+  append_string(out, text);
 }
 
 void append_json_line(std::string& out, const json& line, std::string_view known_text) {

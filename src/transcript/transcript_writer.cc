@@ -29,8 +29,10 @@ namespace {
 // Rough JSON cost of an event beyond its payload, so a flood of tiny events is also bounded.
 constexpr size_t kEventOverhead = 160;
 
-// A session's line buffer is kept between batches up to this size.
+// Line buffers go back to a small pool after each batch, so an idle session holds none: one up to
+// this size is kept for reuse, at most kSpareBuffers of them.
 constexpr size_t kKeepPending = 16 << 10;
+constexpr size_t kSpareBuffers = 16;
 
 std::string errno_text(int err) {
   return std::strerror(err);
@@ -71,8 +73,12 @@ int write_all(int fd, const std::string& buf) {
 }
 
 struct SessionState {
-  SessionHeader header;
-  std::filesystem::path path;
+  // Until the writer thread has written the header line (then released: an idle session keeps
+  // only what it needs).
+  std::unique_ptr<SessionHeader> header;
+  std::string session_id;
+  Protocol protocol = Protocol::smtp;
+  std::string path;  // the file's path (a std::filesystem::path keeps its components too)
 
   // Writer thread only.
   int fd = -1;
@@ -82,7 +88,7 @@ struct SessionState {
   bool error_reported = false;  // reported once per session
   bool closing = false;         // finish seen: close after this batch is written
   bool in_batch = false;        // already listed among this batch's touched sessions
-  std::string pending;          // this batch's lines for the file
+  std::string pending;          // this batch's lines for the file (from the pool, returned after)
 
   // Guarded by Core::mutex.
   uint64_t dropped_events = 0;
@@ -137,6 +143,9 @@ struct detail::WriterCore {
   std::string last_error;
 
   std::thread thread;
+
+  // Writer thread only: line buffers between batches (see kSpareBuffers).
+  std::vector<std::string> spare_buffers;
 
   explicit WriterCore(WriterOptions o) : options(std::move(o)) {
     enabled = options.write_files || static_cast<bool>(options.observer);
@@ -254,15 +263,14 @@ struct detail::WriterCore {
                              {"message", message}};
       notify_observer(s, line);
     } else {
-      std::fprintf(stderr, "mailtap: session %s: %s\n", s.header.session_id.c_str(),
-                   message.c_str());
+      std::fprintf(stderr, "mailtap: session %s: %s\n", s.session_id.c_str(), message.c_str());
     }
   }
 
   void notify_observer(SessionState& s, const nlohmann::json& line) {
     if (!options.observer) return;
     try {
-      options.observer(s.header.session_id, line);
+      options.observer(s.session_id, line);
     } catch (const std::exception& e) {
       set_error(std::string("transcript observer failed: ") + e.what());
     }
@@ -275,8 +283,18 @@ struct detail::WriterCore {
     if (!options.write_files || s.failed) return;
     // Invalid UTF-8 from a decoder would make dump() throw; it is replaced rather than the line
     // lost (append_json_line dumps with error_handler_t::replace).
-    append_json_line(s.pending, line, known_text);
-    s.pending += '\n';
+    std::string& out = line_buffer(s);
+    append_json_line(out, line, known_text);
+    out += '\n';
+  }
+
+  // The session's buffer for this batch's lines, taken from the pool when it has none.
+  std::string& line_buffer(SessionState& s) {
+    if (s.pending.empty() && !spare_buffers.empty()) {
+      s.pending.swap(spare_buffers.back());
+      spare_buffers.pop_back();
+    }
+    return s.pending;
   }
 
   void process_open(SessionState& s) {
@@ -285,23 +303,48 @@ struct detail::WriterCore {
       int fd = ::open(s.path.c_str(), O_CREAT | O_EXCL | O_WRONLY | O_APPEND | O_CLOEXEC, 0600);
       if (fd < 0) {
         s.failed = true;
-        open_error = "cannot create transcript " + s.path.string() + ": " + errno_text(errno);
+        open_error = "cannot create transcript " + s.path + ": " + errno_text(errno);
       } else {
         s.fd = fd;
       }
     }
     try {
-      s.decoder = decode::make_session_decoder(s.header.protocol, options.decode);
+      s.decoder = decode::make_session_decoder(s.protocol, options.decode);
     } catch (const std::exception& e) {
       set_error(std::string("cannot create decoder: ") + e.what());
     }
-    emit(s, to_json(s.header));
+    if (s.header) emit(s, to_json(*s.header));
+    s.header.reset();
     // After the header, so a live view shows which session the failure belongs to.
     if (!open_error.empty()) report(s, open_error);
   }
 
   void process_event(SessionState& s, const Event& event) {
-    nlohmann::json line = encode_event(event, ++s.seq);
+    const uint64_t seq = ++s.seq;
+    // Nearly every line: a data event with no fields of its own, and no observer that wants the
+    // line as JSON. Its keys are written directly; only the decoder's annotation is a JSON object
+    // (it starts with "seq", which decoders may refer to).
+    if (event.type == EventType::data && !options.observer &&
+        !(event.fields.is_object() && !event.fields.empty())) {
+      nlohmann::json annotation = {{"seq", seq}};
+      if (s.decoder) {
+        try {
+          s.decoder->annotate(event, annotation);
+        } catch (const std::exception& e) {
+          if (!annotation.is_object()) annotation = nlohmann::json::object();
+          nlohmann::json& warnings = annotation["warnings"];
+          if (!warnings.is_array()) warnings = nlohmann::json::array();
+          warnings.push_back({{"code", "decoder_failed"}, {"message", e.what()}});
+        }
+      }
+      if (!options.write_files || s.failed) return;
+      std::string& out = line_buffer(s);
+      append_data_event_line(out, event, seq,
+                             annotation.is_object() ? annotation : nlohmann::json());
+      out += '\n';
+      return;
+    }
+    nlohmann::json line = encode_event(event, seq);
     if (s.decoder) {
       try {
         s.decoder->annotate(event, line);
@@ -326,28 +369,30 @@ struct detail::WriterCore {
         s.failed = true;
         ::close(s.fd);
         s.fd = -1;
-        report(s, "cannot write transcript " + s.path.string() + ": " + errno_text(err));
+        report(s, "cannot write transcript " + s.path + ": " + errno_text(err));
       }
     }
-    // A session that moved a message keeps no megabyte-sized buffer while it idles afterwards.
-    if (s.pending.capacity() > kKeepPending) {
-      std::string().swap(s.pending);
-    } else {
-      s.pending.clear();
+    // An idle session keeps no buffer: a small one goes back to the pool for the next session
+    // written, a message-sized one is freed.
+    std::string buffer;
+    buffer.swap(s.pending);
+    if (buffer.capacity() <= kKeepPending && spare_buffers.size() < kSpareBuffers) {
+      buffer.clear();
+      spare_buffers.push_back(std::move(buffer));
     }
   }
 
   void close_session(SessionState& s) {
     if (s.fd >= 0) {
       if (::close(s.fd) != 0 && !s.failed) {
-        report(s, "cannot close transcript " + s.path.string() + ": " + errno_text(errno));
+        report(s, "cannot close transcript " + s.path + ": " + errno_text(errno));
       }
       s.fd = -1;
     }
     s.decoder.reset();
     if (options.session_finished) {
       try {
-        options.session_finished(s.header.session_id);
+        options.session_finished(s.session_id);
       } catch (const std::exception& e) {
         set_error(std::string("transcript session_finished callback failed: ") + e.what());
       }
@@ -451,7 +496,7 @@ class SessionHandle final : public SessionTranscript {
     finished_ = true;
     put(ItemKind::finish, Event{});
   }
-  const std::filesystem::path& path() const override { return state_->path; }
+  std::filesystem::path path() const override { return state_->path; }
   bool failed() const override { return state_->failed_flag.load(std::memory_order_acquire); }
   std::string failure() const override {
     std::lock_guard lock(state_->failure_mutex);
@@ -508,8 +553,12 @@ TranscriptWriter::~TranscriptWriter() {
 std::shared_ptr<SessionTranscript> TranscriptWriter::open(
     const SessionHeader& header, const std::shared_ptr<TranscriptStage>& stage) {
   auto state = std::make_shared<SessionState>();
-  state->header = header;
-  if (impl_->options.write_files) state->path = impl_->options.directory / file_name_for(header);
+  state->header = std::make_unique<SessionHeader>(header);
+  state->session_id = header.session_id;
+  state->protocol = header.protocol;
+  if (impl_->options.write_files) {
+    state->path = (impl_->options.directory / file_name_for(header)).string();
+  }
   // Only stages made by this writer are accepted (make_stage() is the only maker).
   auto staged = std::static_pointer_cast<Stage>(stage);
   if (staged) {

@@ -718,3 +718,26 @@ TEST(ImapDecoder, StartTlsReplyRecordedAfterTheHandshakeKeepsTheServerLegEncrypt
 
 }  // namespace
 }  // namespace mailtap::decode
+
+namespace mailtap::decode {
+namespace {
+
+// Dovecot's greeting carries its capabilities: the note must still say what the line is (it
+// once rendered as a bare "* OK:" in `mailtap show`).
+TEST(ImapDecoder, GreetingWithCapabilitiesIsExplained) {
+  for (bool tls : {false, true}) {
+    auto h = imap_harness();
+    if (tls) h.event(EventType::tls, {{"leg", "client"}, {"version", "TLSv1.3"}});
+    json& line = h.server(
+        "* OK [CAPABILITY IMAP4rev1 SASL-IR LOGIN-REFERRALS ID ENABLE IDLE LITERAL+ AUTH=PLAIN] "
+        "Dovecot ready.\r\n",
+        tls);
+    const std::string note = line.value("note", "");
+    EXPECT_EQ(note.rfind("* OK: the server greets the client", 0), 0u) << note;
+    EXPECT_NE(note.find("the server supports IMAP4rev1"), std::string::npos) << note;
+    EXPECT_NE(note.find("(Dovecot ready.)"), std::string::npos) << note;
+  }
+}
+
+}  // namespace
+}  // namespace mailtap::decode

@@ -654,5 +654,32 @@ TEST(SmtpDecoder, QueueIdOfTheAcceptedMessage) {
   }
 }
 
+// Whatever bytes a peer sends, every note and warning the SMTP decoder adds is valid UTF-8 (the
+// annotation builder makes it so, not only the call sites): a strict dump() must not throw.
+TEST(SmtpDecoder, NotesAndWarningsAreValidUtf8ForAnyBytes) {
+  const std::string bad = "\xff\xc3(\xe2\x82\xf0\x9f\x98\xc0\xaf\x01\x7f";
+  const std::vector<std::string> lines = {
+      "220 mail.example.com" + bad + " ESMTP\r\n",
+      "EHLO client" + bad + "\r\n",
+      "250-mail.example.com" + bad + "\r\n250-AUTH PLAIN " + bad + "\r\n250 SIZE x" + bad +
+          "\r\n",
+      "MAIL FROM:<a" + bad + "@example.com> SIZE=" + bad + "\r\n",
+      "550 5.1.1 " + bad + "\r\n",
+      "RCPT TO:<" + bad + ">\r\n",
+      "XYZZY " + bad + "\r\n",
+      "AUTH " + bad + " " + bad + "\r\n",
+      "599" + bad + "\r\n",
+  };
+  SmtpSession s;
+  bool from_client = false;
+  for (const std::string& line : lines) {
+    nlohmann::json out = from_client ? s.client(line) : s.server(line);
+    from_client = !from_client;
+    EXPECT_NO_THROW((void)out.dump()) << out.dump(-1, ' ', false,
+                                                   nlohmann::json::error_handler_t::replace);
+    EXPECT_TRUE(out.contains("note") || out.contains("warnings") || out.contains("decoded"));
+  }
+}
+
 }  // namespace
 }  // namespace mailtap::decode

@@ -153,7 +153,7 @@ class CollectingTranscript : public SessionTranscript {
  public:
   void record(Event event) override { events.push_back(std::move(event)); }
   void finish() override {}
-  const std::filesystem::path& path() const override { return path_; }
+  std::filesystem::path path() const override { return path_; }
   std::vector<Event> events;
 
  private:

@@ -20,10 +20,12 @@ struct DecodeOptions {
 class SessionDecoder {
  public:
   virtual ~SessionDecoder() = default;
-  // Sees every event of the session in order. `out` is the JSON object that will be written for
-  // this event (already holding t/seq/type/from/to/frame/text|b64 ...). The decoder may add
-  // "decoded" (object), "note" (string), "warnings" (array of {code,message}) and, to redact a
-  // secret, replace "text"/"b64" and set "redacted": true.
+  // Sees every event of the session in order. `out` is a JSON object whose keys are merged into
+  // the line written for this event: it holds at least "seq" (the event's number in the session);
+  // the writer may also pass the whole line (t/seq/type/from/to/frame/text|b64 ...), as tests and
+  // non-data events do. The decoder may add "decoded" (object), "note" (string), "warnings" (array
+  // of {code,message}) and, to redact a secret, set "text" or "b64" (which then stands for the
+  // event's bytes: erase the other) and "redacted": true. A key it sets wins over the event's.
   virtual void annotate(const transcript::Event& event, nlohmann::json& out) = 0;
 };
 

@@ -18,6 +18,10 @@ namespace mailtap::transcript {
 // nlohmann::json(text).dump(-1, ' ', false) escapes valid UTF-8. `text` must be valid UTF-8.
 void append_json_text(std::string& out, std::string_view text);
 
+// Appends `text` as a JSON string exactly as nlohmann::json(std::string(text)).dump(-1, ' ',
+// false, error_handler_t::replace) would: any bytes (invalid UTF-8 becomes U+FFFD).
+void append_json_string(std::string& out, std::string_view text);
+
 // Appends `line` (no newline) exactly as line.dump(-1, ' ', false, error_handler_t::replace)
 // would. When `line` is an object whose "text" member equals `known_text`, the caller vouches that
 // `known_text` is transcript text, and that member is written without a UTF-8 check.

@@ -54,7 +54,7 @@ class SessionTranscript {
   virtual ~SessionTranscript() = default;
   virtual void record(Event event) = 0;  // cheap, never blocks on I/O
   virtual void finish() = 0;             // no more events; file closed once drained
-  virtual const std::filesystem::path& path() const = 0;
+  virtual std::filesystem::path path() const = 0;
   // Any thread: the file could not be created or written (disk full, read-only directory); the
   // session's lines are being discarded. Set by the writer thread, so it turns true some time
   // after the failing event was recorded.
@@ -104,6 +104,14 @@ class TranscriptWriter {
 
 // Encodes one event as its transcript JSON object (without decoding), `seq` its position.
 nlohmann::json encode_event(const Event& event, uint64_t seq);
+// Appends the line of a data event, number `seq`, with a decoder's `annotation` (an object, or
+// null) merged in, without building the event's JSON object: byte for byte what
+// append_json_line() writes for encode_event(event, seq) once the annotation's keys are set on it
+// (keys in order, an annotation's key winning; an annotation holding "text" or "b64", a redaction,
+// replaces the event's own bytes). For data events whose `fields` are empty (or not an object);
+// the writer uses it for nearly every line.
+void append_data_event_line(std::string& out, const Event& event, uint64_t seq,
+                            const nlohmann::json& annotation);
 // Rebuilds the exact bytes of a data line from its "text" or "b64" field.
 std::string decode_bytes(const nlohmann::json& line);
 
