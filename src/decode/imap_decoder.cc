@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <exception>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -58,6 +59,12 @@ struct ServerSide {
   std::string literal_item;   // "BODY[]"
   std::string literal_owner;  // "* 1 FETCH"
 };
+
+template <typename Side>
+Side& lazily(std::unique_ptr<Side>& side) {
+  if (!side) side = std::make_unique<Side>();
+  return *side;
+}
 
 std::string literal_range(const Piece& p, uint64_t size) {
   uint64_t len = p.event_end - p.event_begin;
@@ -147,8 +154,9 @@ class ImapDecoder final : public SessionDecoder {
   DecodeOptions options_;
   ClientSide client_;        // client/mailtap -> server
   ServerSide server_;        // server -> client/mailtap
-  ClientSide dropped_;       // client -> mailtap
-  ServerSide synthesized_;   // mailtap -> client
+  // Rare directions, allocated when first seen (an idle session's decoder stays small).
+  std::unique_ptr<ClientSide> dropped_;      // client -> mailtap
+  std::unique_ptr<ServerSide> synthesized_;  // mailtap -> client
 
   imap::PendingCommands pending_;
   imap::Capabilities caps_;
@@ -163,7 +171,7 @@ class ImapDecoder final : public SessionDecoder {
   bool reported_unanswered_ = false;
   std::optional<std::string> idle_tag_;
   bool idle_acknowledged_ = false;
-  std::optional<SaslExchange> sasl_;
+  std::unique_ptr<SaslExchange> sasl_;  // during an AUTHENTICATE exchange only
   std::string sasl_tag_;
   bool sasl_awaiting_client_ = false;
 };
@@ -193,7 +201,7 @@ void ImapDecoder::on_tls(const Event& e) {
     caps_.clear();
   } else if (leg == "client") {
     client_.stream.reset();
-    dropped_.stream.reset();
+    if (dropped_) dropped_->stream.reset();
   }
 }
 
@@ -233,14 +241,14 @@ void ImapDecoder::on_data(const Event& e, imap::Annotation& a) {
   switch (ch) {
     case Channel::to_server:
     case Channel::dropped: {
-      ClientSide& side = ch == Channel::to_server ? client_ : dropped_;
+      ClientSide& side = ch == Channel::to_server ? client_ : lazily(dropped_);
       bool live = ch == Channel::to_server;
       side.stream.feed(bytes, [&](const Piece& p) { client_piece(side, e, p, a, live); });
       break;
     }
     case Channel::from_server:
     case Channel::synthesized: {
-      ServerSide& side = ch == Channel::from_server ? server_ : synthesized_;
+      ServerSide& side = ch == Channel::from_server ? server_ : lazily(synthesized_);
       bool live = ch == Channel::from_server;
       side.stream.feed(bytes, [&](const Piece& p) { server_piece(side, e, p, a, live); });
       break;
@@ -432,7 +440,7 @@ void ImapDecoder::command_effects(imap::Command& cmd, const Event& e, const Piec
     credential_warning(e, who, pc.user, a);
   } else if (cmd.name == "AUTHENTICATE" && !cmd.args.empty()) {
     std::string mech = text::upper(cmd.args[0].str());
-    sasl_.emplace(mech, options_);
+    sasl_ = std::make_unique<SaslExchange>(mech, options_);
     sasl_tag_ = cmd.tag;
     sasl_awaiting_client_ = false;
     if (cmd.args.size() >= 2 && cmd.args[1].kind != imap::Value::Kind::list) {

@@ -103,28 +103,37 @@ std::vector<std::string> Capabilities::auth_mechanisms() const {
   return out;
 }
 
+const std::deque<PendingCommand>& PendingCommands::all() const {
+  static const std::deque<PendingCommand> kNone;
+  return commands_ ? *commands_ : kNone;
+}
+
 bool PendingCommands::add(PendingCommand command) {
+  if (!commands_) commands_ = std::make_unique<std::deque<PendingCommand>>();
   bool kept_all = true;
-  if (commands_.size() >= kMaxPending) {
-    commands_.pop_front();
+  if (commands_->size() >= kMaxPending) {
+    commands_->pop_front();
     kept_all = false;
   }
-  commands_.push_back(std::move(command));
+  commands_->push_back(std::move(command));
   return kept_all;
 }
 
 PendingCommand* PendingCommands::find(std::string_view tag) {
-  for (auto& c : commands_) {
+  if (!commands_) return nullptr;
+  for (auto& c : *commands_) {
     if (c.tag == tag) return &c;
   }
   return nullptr;
 }
 
 std::optional<PendingCommand> PendingCommands::take(std::string_view tag) {
-  for (auto it = commands_.begin(); it != commands_.end(); ++it) {
+  if (!commands_) return std::nullopt;
+  for (auto it = commands_->begin(); it != commands_->end(); ++it) {
     if (it->tag == tag) {
       PendingCommand c = std::move(*it);
-      commands_.erase(it);
+      commands_->erase(it);
+      if (commands_->empty()) commands_.reset();
       return c;
     }
   }
@@ -132,10 +141,10 @@ std::optional<PendingCommand> PendingCommands::take(std::string_view tag) {
 }
 
 PendingCommand* PendingCommands::attribute(const Response& response) {
-  if (commands_.empty()) return nullptr;
-  PendingCommand* best = &commands_.front();
+  if (empty()) return nullptr;
+  PendingCommand* best = &commands_->front();
   int best_rank = 0;
-  for (auto& c : commands_) {
+  for (auto& c : *commands_) {
     int rank = produces(c.name, response);
     if (rank > best_rank) {
       best = &c;

@@ -6,6 +6,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <deque>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -58,11 +59,13 @@ class PendingCommands {
   // The command an untagged response belongs to: the oldest whose kind produces it, else the
   // oldest still pending; null when nothing is pending (unsolicited data).
   PendingCommand* attribute(const Response& response);
-  bool empty() const { return commands_.empty(); }
-  const std::deque<PendingCommand>& all() const { return commands_; }
+  bool empty() const { return !commands_ || commands_->empty(); }
+  const std::deque<PendingCommand>& all() const;
 
  private:
-  std::deque<PendingCommand> commands_;
+  // Allocated while a command is pending, freed when none is: an idle session holds no deque
+  // (an empty std::deque still owns a node of ~450 bytes).
+  std::unique_ptr<std::deque<PendingCommand>> commands_;
 };
 
 // Adds what an untagged response says about the selected mailbox (FLAGS, EXISTS, RECENT and the
