@@ -107,7 +107,22 @@ void Connection::dispatch(const session::Event& event) {
   if (closing_ || !session_) return;
   std::vector<session::Command> commands;
   session_->handle(event, commands);
+  // What one event makes the session send leaves as one write per leg (Leg::hold_writes): a
+  // reply of many lines read at once costs one TLS record and one system call, not one each.
+  const bool gather = commands.size() > 1;
+  if (gather) {
+    client_.hold_writes();
+    server_.hold_writes();
+  }
   for (auto& c : commands) execute(c);
+  if (gather) {
+    client_.release_writes();
+    server_.release_writes();
+  }
+  // Backpressure: a slow reader stops us reading the side that feeds it.
+  for (Side side : {Side::client, Side::server}) {
+    if (leg(side).pending_write_bytes() > Leg::kHighWatermark) leg(other(side)).set_paused(true);
+  }
 }
 
 void Connection::execute(session::Command& command) {
@@ -117,10 +132,7 @@ void Connection::execute(session::Command& command) {
         if constexpr (std::is_same_v<T, session::ConnectUpstream>) {
           connect_upstream();
         } else if constexpr (std::is_same_v<T, session::Send>) {
-          Leg& to = leg(c.side);
-          to.write(std::move(c.bytes));
-          // Backpressure: a slow reader stops us reading the side that feeds it.
-          if (to.pending_write_bytes() > Leg::kHighWatermark) leg(other(c.side)).set_paused(true);
+          leg(c.side).write(std::move(c.bytes));
         } else if constexpr (std::is_same_v<T, session::StartTls>) {
           handshake_started_ = uv_now(loop_);
           if (c.side == Side::client) {

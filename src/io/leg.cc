@@ -10,8 +10,10 @@ thread_local char g_read_buffer[kReadBufferSize];
 
 struct WriteRequest {
   uv_write_t req;
-  std::string data;
+  std::string data;  // data[sent..] is queued: what uv_try_write took is not copied again
+  size_t sent;
   Leg* leg;
+  size_t queued() const { return data.size() - sent; }
 };
 
 }  // namespace
@@ -89,11 +91,10 @@ void Leg::handle_bytes(std::string_view bytes) {
     if (closing_ || !tls_) return;
   }
   if (tls_->has_plaintext()) {
-    scratch_.clear();
-    tls_->take_plaintext(scratch_);
-    std::string plain;
-    plain.swap(scratch_);
-    owner_.on_plaintext(side_, plain);
+    // Read in place: the endpoint decrypted into a buffer it hands back once we are done.
+    tls::TlsEndpoint* endpoint = tls_.get();
+    owner_.on_plaintext(side_, endpoint->plaintext());
+    if (tls_.get() == endpoint) endpoint->discard_plaintext();
     if (closing_ || !tls_) return;
   }
   if (tls_->peer_closed() && !eof_) {
@@ -105,12 +106,48 @@ void Leg::handle_bytes(std::string_view bytes) {
 
 void Leg::write(std::string bytes) {
   if (closing_ || bytes.empty()) return;
+  if (hold_depth_ > 0) {
+    // Small pieces (a reply's lines) join into one TLS record and one system call; a large one
+    // is taken as it is (moved, not copied) after what came before.
+    if (held_.empty()) {
+      held_ = std::move(bytes);
+    } else if (held_.size() + bytes.size() <= kCoalesceBytes) {
+      held_.append(bytes);
+    } else {
+      send_held();
+      held_ = std::move(bytes);
+    }
+    return;
+  }
   if (!tls_) {
     write_wire(std::move(bytes));
     return;
   }
   tls_->write_plaintext(bytes);
   flush_tls();
+}
+
+void Leg::hold_writes() {
+  ++hold_depth_;
+}
+
+void Leg::release_writes() {
+  if (hold_depth_ == 0 || --hold_depth_ > 0) return;
+  send_held();
+  flush_tls();
+}
+
+// Hands the held bytes on: encrypted into the TLS output (written by the next flush_tls), or to
+// the socket.
+void Leg::send_held() {
+  if (held_.empty()) return;
+  std::string bytes;
+  bytes.swap(held_);
+  if (tls_) {
+    tls_->write_plaintext(bytes);
+  } else {
+    write_wire(std::move(bytes));
+  }
 }
 
 void Leg::flush_tls() {
@@ -131,12 +168,12 @@ void Leg::write_wire(std::string bytes) {
     if (n > 0) offset = static_cast<size_t>(n);
     if (offset == bytes.size()) return;
   }
-  auto* req = new WriteRequest{{}, offset ? bytes.substr(offset) : std::move(bytes), this};
+  auto* req = new WriteRequest{{}, std::move(bytes), offset, this};
   req->req.data = req;
-  pending_write_bytes_ += req->data.size();
-  uv_buf_t b = uv_buf_init(req->data.data(), static_cast<unsigned>(req->data.size()));
+  pending_write_bytes_ += req->queued();
+  uv_buf_t b = uv_buf_init(req->data.data() + offset, static_cast<unsigned>(req->queued()));
   if (uv_write(&req->req, stream(), &b, 1, &Leg::on_write) != 0) {
-    pending_write_bytes_ -= req->data.size();
+    pending_write_bytes_ -= req->queued();
     delete req;
   }
 }
@@ -145,13 +182,16 @@ void Leg::on_write(uv_write_t* r, int) {
   auto* req = static_cast<WriteRequest*>(r->data);
   Leg* leg = req->leg;
   size_t before = leg->pending_write_bytes_;
-  leg->pending_write_bytes_ -= req->data.size();
+  leg->pending_write_bytes_ -= req->queued();
   delete req;
   if (before >= kLowWatermark && leg->pending_write_bytes_ < kLowWatermark && !leg->closing_)
     leg->owner_.on_write_drained(leg->side_);
 }
 
 void Leg::start_tls(std::unique_ptr<tls::TlsEndpoint> endpoint) {
+  // What was written before (a positive STARTTLS reply) leaves as it was, before the handshake.
+  send_held();
+  flush_tls();
   tls_ = std::move(endpoint);
   tls_reported_ = false;
   tls_->start();
@@ -160,6 +200,8 @@ void Leg::start_tls(std::unique_ptr<tls::TlsEndpoint> endpoint) {
 
 void Leg::shutdown_write() {
   if (closing_ || shutdown_sent_) return;
+  send_held();
+  flush_tls();
   if (tls_ && tls_->handshake_complete()) {
     tls_->close_notify();
     flush_tls();
@@ -186,6 +228,8 @@ void Leg::on_shutdown(uv_shutdown_t* req, int) {
 // which can destroy our last words before the peer reads them.
 void Leg::close() {
   if (closing_) return;
+  send_held();  // our last words
+  flush_tls();
   closing_ = true;
   if (tls_ && tls_->handshake_complete() && !shutdown_sent_) {
     tls_->close_notify();
@@ -218,6 +262,7 @@ void Leg::maybe_close_handle() {
 
 void Leg::force_close() {
   closing_ = true;
+  std::string().swap(held_);
   if (!uv_is_closing(reinterpret_cast<uv_handle_t*>(&tcp_)))
     uv_close(reinterpret_cast<uv_handle_t*>(&tcp_), &Leg::on_close);
 }

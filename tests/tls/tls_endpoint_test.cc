@@ -149,6 +149,52 @@ TEST_F(TlsEndpointTest, OneMegabytePayloadArrivesIntactBothWays) {
   EXPECT_TRUE(got_down == down);
 }
 
+TEST_F(TlsEndpointTest, PlaintextIsReadInPlaceUntilDiscarded) {
+  connect("localhost", "localhost");
+  pump(*client_, *server_);
+  client_->write_plaintext("a1 NOOP\r\n");
+  pump(*client_, *server_);
+  ASSERT_TRUE(server_->has_plaintext());
+  EXPECT_EQ(server_->plaintext(), "a1 NOOP\r\n");
+  // Another endpoint on this thread decrypting meanwhile must not touch the bytes in view.
+  server_->write_plaintext("a1 OK NOOP completed\r\n");
+  pump(*client_, *server_);
+  EXPECT_EQ(client_->plaintext(), "a1 OK NOOP completed\r\n");
+  EXPECT_EQ(server_->plaintext(), "a1 NOOP\r\n");
+  server_->discard_plaintext();
+  EXPECT_FALSE(server_->has_plaintext());
+  EXPECT_TRUE(server_->plaintext().empty());
+  EXPECT_EQ(take_all_plaintext(*client_), "a1 OK NOOP completed\r\n");
+  EXPECT_FALSE(client_->has_plaintext());
+}
+
+TEST_F(TlsEndpointTest, PlaintextReadInPlaceFeedByFeedIsByteExact) {
+  connect("localhost", "localhost");
+  pump(*client_, *server_);
+  ASSERT_TRUE(server_->handshake_complete()) << server_->error();
+  const std::string sent = testing::random_bytes(3 << 20, 3);
+  for (size_t at = 0; at < sent.size(); at += 50000) {
+    client_->write_plaintext(std::string_view(sent).substr(at, 50000));
+  }
+  std::string wire;
+  client_->take_encrypted(wire);
+  // As a leg does it: feed one socket read (pieces that cut records anywhere), use the plaintext
+  // in place, discard it, next read. Unconsumed bytes stay in front of the next feed's.
+  std::string got;
+  size_t feeds = 0;
+  for (size_t at = 0; at < wire.size(); at += 65536 - 37) {
+    server_->feed_encrypted(std::string_view(wire).substr(at, 65536 - 37));
+    if (++feeds % 3 == 0) continue;  // sometimes leave it for the next feed
+    got.append(server_->plaintext());
+    server_->discard_plaintext();
+  }
+  got.append(server_->plaintext());
+  server_->discard_plaintext();
+  ASSERT_FALSE(server_->failed()) << server_->error();
+  ASSERT_EQ(got.size(), sent.size());
+  EXPECT_TRUE(got == sent);
+}
+
 TEST_F(TlsEndpointTest, HandshakeSurvivesByteByByteDelivery) {
   connect("localhost", "localhost");
   client_->write_plaintext("a1 NOOP\r\n");

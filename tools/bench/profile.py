@@ -7,7 +7,9 @@ Usage (as root, with a sandbox running, e.g. `tools/sandbox.sh start /tmp/sbx`):
   tools/bench/profile.py --sandbox /tmp/sbx --mailtap build-perf/mailtap \\
       --workload fetch --size-mb 10 [--no-transcripts] [--threads N] [--top 30]
 Workloads: fetch (IMAPS FETCH of a message of --size-mb, delivered once), retr (POP3S RETR of it),
-noop (--count sequential IMAPS NOOPs in one session, logged in before counting), idle (--count idle IMAPS sessions: counts their setup).
+noop (--count sequential IMAPS NOOPs in one session, logged in before counting), select (the same with
+SELECT INBOX, whose reply is several lines read at once), idle (--count idle IMAPS sessions: counts
+their setup).
 Prints Ir per MB (or per round trip / session) for the whole process and per thread.
 """
 
@@ -53,7 +55,7 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--sandbox", required=True, type=Path)
     ap.add_argument("--mailtap", required=True)
-    ap.add_argument("--workload", choices=["fetch", "retr", "noop", "idle"], default="fetch")
+    ap.add_argument("--workload", choices=["fetch", "retr", "noop", "select", "idle"], default="fetch")
     ap.add_argument("--size-mb", type=float, default=10)
     ap.add_argument("--count", type=int, default=500)
     ap.add_argument("--no-transcripts", action="store_true")
@@ -101,7 +103,7 @@ def main() -> int:
         else:
             clients.close_all(clients.open_idle_sessions(port, cafile, 1))
         session = None
-        if args.workload == "noop":  # connected and logged in before counting starts
+        if args.workload in ("noop", "select"):  # connected and logged in before counting starts
             session = clients.LineConnection(port, cafile)
             session.read_line()
             session.command("l", f"LOGIN {alice.login} {alice.password}")
@@ -120,6 +122,10 @@ def main() -> int:
         elif args.workload == "noop":
             for i in range(args.count):
                 session.command(f"n{i}", "NOOP")
+            unit, per = args.count, "round trip"
+        elif args.workload == "select":
+            for i in range(args.count):
+                session.command(f"s{i}", "SELECT INBOX")
             unit, per = args.count, "round trip"
         else:
             sessions = clients.open_idle_sessions(port, cafile, args.count)

@@ -31,6 +31,8 @@ class Leg {
   // Backpressure thresholds on bytes queued for writing.
   static constexpr size_t kHighWatermark = 1 << 20;
   static constexpr size_t kLowWatermark = 256 << 10;
+  // Held writes are joined (copied) while they add up to one TLS record at most.
+  static constexpr size_t kCoalesceBytes = 16 << 10;
 
   Leg(uv_loop_t* loop, Side side, LegOwner& owner);
   ~Leg();
@@ -45,10 +47,16 @@ class Leg {
   void set_paused(bool paused);
 
   void write(std::string bytes);
+  // Between hold_writes() and release_writes() (nested: the outermost release counts), writes
+  // are gathered and leave together on release, in order: the commands that answer one read
+  // cost one TLS record and one system call per leg instead of one per line. Starting TLS,
+  // shutting down or closing sends what is held first.
+  void hold_writes();
+  void release_writes();
   void start_tls(std::unique_ptr<tls::TlsEndpoint> endpoint);
-  void shutdown_write();      // after queued writes; sends close_notify first on TLS
-  void close();               // close_notify + flush when possible, then close the handle
-  void force_close();         // close now, dropping queued writes (a peer that never reads)
+  void shutdown_write();  // after queued writes; sends close_notify first on TLS
+  void close();           // close_notify + flush when possible, then close the handle
+  void force_close();     // close now, dropping queued writes (a peer that never reads)
   size_t pending_write_bytes() const { return pending_write_bytes_; }
   bool tls_handshaking() const { return tls_ && !tls_->handshake_complete() && !tls_->failed(); }
   bool closing() const { return closing_; }
@@ -64,6 +72,7 @@ class Leg {
 
   void handle_bytes(std::string_view bytes);
   void flush_tls();
+  void send_held();
   void write_wire(std::string bytes);
   void update_reading();
   void maybe_close_handle();
@@ -83,7 +92,8 @@ class Leg {
   size_t pending_write_bytes_ = 0;
   uint64_t wire_in_ = 0;
   uint64_t wire_out_ = 0;
-  std::string scratch_;  // reused for TLS output
+  int hold_depth_ = 0;
+  std::string held_;  // written while held; empty (no capacity) otherwise
 };
 
 }  // namespace mailtap::io

@@ -51,6 +51,11 @@ class TlsEndpoint {
   // Appends to `out` to let the caller reuse buffers.
   void take_encrypted(std::string& out);
   void take_plaintext(std::string& out);
+  // The decrypted bytes in place, without the copy take_plaintext makes: valid until the next
+  // call that feeds, discards, takes or destroys this endpoint. discard_plaintext() forgets them
+  // once used (their memory goes back to the thread for the next read).
+  std::string_view plaintext() const;
+  void discard_plaintext();
   bool has_encrypted() const;
   bool has_plaintext() const;
 
