@@ -7,6 +7,7 @@
 
 #include "bench_sessions.h"
 #include "mailtap/decode/session_decoder.h"
+#include "mailtap/transcript/json_line.h"
 #include "mailtap/transcript/transcript_writer.h"
 
 namespace {
@@ -15,8 +16,11 @@ using namespace mailtap;
 
 // One protocol's decoder over a session: the setup once, then a round per iteration (a 1 MiB
 // message in 64 KiB frames when bulk, one small command and reply when chatty). `encode_only`
-// skips the decoder, to separate its cost from the encoder's; `dump` adds the serialisation.
-enum class Work { encode_only, encode_decode, whole_line };
+// skips the decoder, to separate its cost from the encoder's; `whole_line` adds the serialisation
+// as the writer thread did until it stopped building an object per event (encode_event, the
+// decoder annotates it, append_json_line); `writer_line` is what it does now (the decoder
+// annotates an object holding "seq", append_data_event_line writes the line).
+enum class Work { encode_only, encode_decode, whole_line, writer_line };
 
 void BM_Decoder(benchmark::State& state, Protocol protocol, bool bulk, Work work) {
   bench::EventScript script = bench::event_script(protocol, bulk);
@@ -29,10 +33,21 @@ void BM_Decoder(benchmark::State& state, Protocol protocol, bool bulk, Work work
   std::string out;
   for (auto _ : state) {
     for (const auto& e : script.round) {
+      if (work == Work::writer_line) {
+        nlohmann::json annotation = {{"seq", ++seq}};
+        decoder->annotate(e, annotation);
+        out.clear();
+        transcript::append_data_event_line(out, e, seq, annotation);
+        benchmark::DoNotOptimize(out.data());
+        continue;
+      }
       nlohmann::json j = transcript::encode_event(e, ++seq);
       if (work != Work::encode_only) decoder->annotate(e, j);
       if (work == Work::whole_line) {
-        out = j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+        out.clear();
+        const bool verbatim = !j.contains("redacted");
+        transcript::append_json_line(out, j,
+                                     verbatim ? std::string_view(e.bytes) : std::string_view());
         benchmark::DoNotOptimize(out.data());
       }
       benchmark::DoNotOptimize(j);
@@ -54,7 +69,10 @@ void BM_Decoder(benchmark::State& state, Protocol protocol, bool bulk, Work work
                     Work::encode_only);                                                          \
   BENCHMARK_CAPTURE(BM_Decoder, proto##_chatty_decode, Protocol::proto, false,                   \
                     Work::encode_decode);                                                        \
-  BENCHMARK_CAPTURE(BM_Decoder, proto##_chatty_line, Protocol::proto, false, Work::whole_line)
+  BENCHMARK_CAPTURE(BM_Decoder, proto##_bulk_writer, Protocol::proto, true, Work::writer_line)   \
+      ->Unit(benchmark::kMicrosecond);                                                           \
+  BENCHMARK_CAPTURE(BM_Decoder, proto##_chatty_line, Protocol::proto, false, Work::whole_line);  \
+  BENCHMARK_CAPTURE(BM_Decoder, proto##_chatty_writer, Protocol::proto, false, Work::writer_line)
 
 MAILTAP_DECODER_BENCH(smtp);
 MAILTAP_DECODER_BENCH(imap);

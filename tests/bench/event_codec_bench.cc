@@ -100,6 +100,26 @@ void BM_EncodeAndAppendLine(benchmark::State& state) {
 }
 BENCHMARK(BM_EncodeAndAppendLine)->Arg(30)->Arg(64 << 10);
 
+// The line as the writer thread writes it now: no JSON object for the event, only for the
+// decoder's annotation (here the "seq" every annotation starts with, and a short note).
+void BM_AppendDataEventLine(benchmark::State& state) {
+  size_t size = static_cast<size_t>(state.range(0));
+  std::string bytes = bench::message_body(std::max<size_t>(size, 4));
+  bytes.resize(size);
+  transcript::Event event = data_event(bytes);
+  uint64_t seq = 0;
+  std::string out;
+  for (auto _ : state) {
+    nlohmann::json annotation = {{"seq", ++seq}};
+    annotation["note"] = "a note";
+    out.clear();
+    transcript::append_data_event_line(out, event, seq, annotation);
+    benchmark::DoNotOptimize(out.data());
+  }
+  state.SetBytesProcessed(static_cast<int64_t>(state.iterations() * size));
+}
+BENCHMARK(BM_AppendDataEventLine)->Arg(30)->Arg(64 << 10);
+
 // The text-or-base64 decision made for every data event.
 void BM_IsTranscriptText(benchmark::State& state) {
   std::string text = bench::message_body(64 << 10);
