@@ -40,11 +40,13 @@ void Annotation::edit_line_range(size_t line_begin, size_t line_end, size_t even
   edit(begin, end, std::move(replacement));
 }
 
-void Annotation::apply(const transcript::Event& event, json& out) const {
+void Annotation::apply(const transcript::Event& event, json& out) {
   if (decoded_.size() == 1) {
-    out["decoded"] = decoded_[0];
+    out["decoded"] = std::move(decoded_[0]);
   } else if (decoded_.size() > 1) {
-    out["decoded"] = {{"parts", decoded_}};
+    json decoded = json::object();
+    decoded["parts"] = json(std::move(decoded_));
+    out["decoded"] = std::move(decoded);
   }
   if (!notes_.empty()) {
     std::string note = prefix_;
@@ -52,8 +54,9 @@ void Annotation::apply(const transcript::Event& event, json& out) const {
     out["note"] = text::json_safe(note, 4000);
   }
   if (!warnings_.empty()) {
-    if (!out.contains("warnings") || !out["warnings"].is_array()) out["warnings"] = json::array();
-    for (const auto& w : warnings_) out["warnings"].push_back(w);
+    json& warnings = out["warnings"];
+    if (!warnings.is_array()) warnings = json::array();
+    for (auto& w : warnings_) warnings.push_back(std::move(w));
   }
   if (edits_.empty()) return;
   std::vector<Edit> edits = edits_;

@@ -38,8 +38,9 @@ class Annotation {
 
   // Writes everything into `out`: "decoded" (the object, or {"parts": [...]} for several),
   // "note" (joined by "; "), "warnings" (appended), and with edits the redacted "text" (or "b64"
-  // when the result is not printable) and "redacted": true.
-  void apply(const transcript::Event& event, nlohmann::json& out) const;
+  // when the result is not printable) and "redacted": true. Moves the decoded objects and
+  // warnings out (no deep copy per line): call it once, last.
+  void apply(const transcript::Event& event, nlohmann::json& out);
 
  private:
   struct Edit {

@@ -41,11 +41,13 @@ void Annotation::replace(std::ptrdiff_t offset, size_t length, std::string repla
   replacements_.push_back({static_cast<size_t>(offset), length, std::move(replacement)});
 }
 
-void Annotation::apply(const transcript::Event& event, nlohmann::json& out) const {
+void Annotation::apply(const transcript::Event& event, nlohmann::json& out) {
   if (decoded_.size() == 1) {
-    out["decoded"] = decoded_.front();
+    out["decoded"] = std::move(decoded_.front());
   } else if (decoded_.size() > 1) {
-    out["decoded"] = {{"items", decoded_}};
+    nlohmann::json decoded = nlohmann::json::object();
+    decoded["items"] = nlohmann::json(std::move(decoded_));
+    out["decoded"] = std::move(decoded);
   }
   if (!notes_.empty()) {
     std::string note;

@@ -27,7 +27,8 @@ class Annotation {
   // "decoded": the one unit, or {"items": [...]} when the event held several; "note": the notes
   // joined with " | "; "warnings": appended, skipping a code the event already carries;
   // replacements rewrite "text"/"b64" and set "redacted": true.
-  void apply(const transcript::Event& event, nlohmann::json& out) const;
+  // Moves the decoded objects out (no deep copy per line): call it once, last.
+  void apply(const transcript::Event& event, nlohmann::json& out);
 
  private:
   struct Replacement {
