@@ -50,7 +50,7 @@ class Annotation {
   };
   std::vector<nlohmann::json> decoded_;
   std::vector<std::string> notes_;
-  nlohmann::json warnings_ = nlohmann::json::array();
+  std::vector<nlohmann::json> warnings_;  // no allocation for the usual event without any
   std::vector<Edit> edits_;
   std::string prefix_;
 };

@@ -91,14 +91,13 @@ void append_word(std::string& out, std::string_view word) {
   out += '"';
 }
 
-}  // namespace
+// How a line carries the event's bytes.
+enum class BytesAs { text, b64, replaced };
 
-void append_data_event_line(std::string& out, const Event& event, uint64_t seq,
-                            const nlohmann::json& annotation) {
-  const bool annotated = annotation.is_object() && !annotation.empty();
-  // A redaction: the decoder's "text" or "b64" stands for the bytes.
-  const bool replaced = annotated && (annotation.contains("text") || annotation.contains("b64"));
-  const bool as_text = !replaced && is_transcript_text(event.bytes);
+// The line, the bytes as `as` says; false (with a partial line appended) when they were to be
+// text and are not transcript text.
+bool write_data_event_line(std::string& out, const Event& event, uint64_t seq,
+                           const nlohmann::json& annotation, bool annotated, BytesAs as) {
   auto next = annotated ? annotation.cbegin() : nlohmann::json::const_iterator();
   const auto last = annotated ? annotation.cend() : nlohmann::json::const_iterator();
   bool first = true;
@@ -124,8 +123,8 @@ void append_data_event_line(std::string& out, const Event& event, uint64_t seq,
   };
   out += '{';
   for (const DataKeyName& k : kDataLineKeys) {
-    if (k.key == DataKey::b64 && (replaced || as_text)) continue;
-    if (k.key == DataKey::text && (replaced || !as_text)) continue;
+    if (k.key == DataKey::b64 && as != BytesAs::b64) continue;
+    if (k.key == DataKey::text && as != BytesAs::text) continue;
     if (annotation_up_to(k.name)) continue;  // the decoder's value for the key wins
     separate();
     append_word(out, k.name);
@@ -150,7 +149,8 @@ void append_data_event_line(std::string& out, const Event& event, uint64_t seq,
         append_number(out, event.time_us);
         break;
       case DataKey::text:
-        append_json_text(out, event.bytes);  // transcript text: valid UTF-8
+        // Checked and escaped in one pass.
+        if (!append_if_transcript_text(out, event.bytes)) return false;
         break;
       case DataKey::tls:
         out += event.over_tls ? "true" : "false";
@@ -173,6 +173,25 @@ void append_data_event_line(std::string& out, const Event& event, uint64_t seq,
     }
   }
   out += '}';
+  return true;
+}
+
+}  // namespace
+
+void append_data_event_line(std::string& out, const Event& event, uint64_t seq,
+                            const nlohmann::json& annotation) {
+  const bool annotated = annotation.is_object() && !annotation.empty();
+  // A redaction: the decoder's "text" or "b64" stands for the bytes.
+  if (annotated && (annotation.contains("text") || annotation.contains("b64"))) {
+    write_data_event_line(out, event, seq, annotation, annotated, BytesAs::replaced);
+    return;
+  }
+  // Nearly always text; bytes that are not are written again as base64 (the rare binary event
+  // costs a second pass, text saves one).
+  const size_t start = out.size();
+  if (write_data_event_line(out, event, seq, annotation, annotated, BytesAs::text)) return;
+  out.resize(start);
+  write_data_event_line(out, event, seq, annotation, annotated, BytesAs::b64);
 }
 
 std::string decode_bytes(const nlohmann::json& line) {

@@ -1,5 +1,7 @@
 #include "mailtap/transcript/json_line.h"
 
+#include "mailtap/transcript/bytes_codec.h"
+
 #include <charconv>
 #include <cstdint>
 #include <cstdio>
@@ -243,6 +245,64 @@ void append_json_text(std::string& out, std::string_view text) {
   }
   out.append(run, static_cast<size_t>(p - run));
   out += '"';
+}
+
+bool append_if_transcript_text(std::string& out, std::string_view bytes) {
+  if (bytes.size() >= 4096) out.reserve(out.size() + bytes.size() + bytes.size() / 16 + 2);
+  out += '"';
+  const char* p = bytes.data();
+  const char* const end = p + bytes.size();
+  const char* run = p;  // start of the bytes copied as they are
+  while (p < end) {
+#if defined(__SSE2__)
+    if (end - p >= 16) {
+      // Printable ASCII other than '"' and '\\' needs neither a check nor an escape. Signed
+      // compare: bytes from 0x80 up are negative, so they fail "above 0x1f" too.
+      const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
+      const __m128i printable = _mm_cmpgt_epi8(v, _mm_set1_epi8(0x1f));
+      const __m128i special = _mm_or_si128(
+          _mm_cmpeq_epi8(v, _mm_set1_epi8(0x7f)),
+          _mm_or_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8('"')),
+                       _mm_cmpeq_epi8(v, _mm_set1_epi8('\\'))));
+      const unsigned look =
+          static_cast<unsigned>(_mm_movemask_epi8(_mm_andnot_si128(special, printable))) ^ 0xffffu;
+      if (look == 0) {
+        p += 16;
+        continue;
+      }
+      p += __builtin_ctz(look);
+    }
+#endif
+    const auto c = static_cast<unsigned char>(*p);
+    if (c >= 0x20 && c < 0x7f && c != '"' && c != '\\') {
+      ++p;
+      continue;
+    }
+    if (c >= 0x80) {
+      // One code point, checked by the same rule as is_transcript_text (valid UTF-8, no C1
+      // control): text is transcript text exactly when each of its code points is.
+      const size_t length = c >= 0xf0 ? 4 : c >= 0xe0 ? 3 : c >= 0xc0 ? 2 : 1;
+      if (static_cast<size_t>(end - p) < length ||
+          !is_transcript_text(std::string_view(p, length))) {
+        return false;
+      }
+      p += length;
+      continue;
+    }
+    if (c == 0x7f || (c < 0x20 && c != '\t' && c != '\n' && c != '\r')) return false;
+    out.append(run, static_cast<size_t>(p - run));
+    if (c == '\r' && end - p >= 2 && p[1] == '\n') {
+      out.append("\\r\\n", 4);
+      p += 2;
+    } else {
+      append_escape(out, c);
+      ++p;
+    }
+    run = p;
+  }
+  out.append(run, static_cast<size_t>(p - run));
+  out += '"';
+  return true;
 }
 
 void append_json_string(std::string& out, std::string_view text) {

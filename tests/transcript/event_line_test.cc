@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "mailtap/transcript/bytes_codec.h"
 #include "mailtap/transcript/json_line.h"
 #include "mailtap/transcript/transcript_writer.h"
 
@@ -113,6 +114,53 @@ TEST(EventLine, RandomBytesAndKeys) {
     EXPECT_EQ(direct_line(e, static_cast<uint64_t>(round), annotation),
               reference_line(e, static_cast<uint64_t>(round), annotation))
         << "round " << round;
+  }
+}
+
+// The one-pass check-and-escape agrees with is_transcript_text + append_json_text on bytes chosen
+// to hit every rule: ASCII controls, DEL, quotes, C1 controls (U+0080..U+009F), overlong forms,
+// surrogates, code points past U+10FFFF, sequences cut short, at every offset of a 16-byte block.
+TEST(EventLine, OnePassTextMatchesCheckThenEscape) {
+  const std::vector<std::string> atoms = {"a",
+                                          "Z ",
+                                          "\"",
+                                          "\\",
+                                          "\r\n",
+                                          "\n",
+                                          "\t",
+                                          "\x01",
+                                          "\x1f",
+                                          "\x7f",
+                                          "\xc2\x80",
+                                          "\xc2\x9f",
+                                          "\xc2\xa0",
+                                          "\xc3\xa9",
+                                          "\xc0\xaf",
+                                          "\xe2\x82\xac",
+                                          "\xed\xa0\x80",
+                                          "\xf0\x9f\x98\x80",
+                                          "\xf4\x90\x80\x80",
+                                          "\xe2\x82",
+                                          "\xf0\x9f",
+                                          "\x80",
+                                          "\xff",
+                                          "0123456789abcdef"};
+  std::mt19937 rng(99);
+  for (int round = 0; round < 20000; ++round) {
+    std::string bytes;
+    const int n = static_cast<int>(rng() % 12);
+    for (int i = 0; i < n; ++i) {
+      // Mostly plain text, so the sixteen-byte blocks and the runs between escapes both occur.
+      bytes += rng() % 3 == 0 ? atoms[rng() % atoms.size()] : std::string(rng() % 20, 'x');
+    }
+    std::string one_pass = "<";
+    const bool ok = append_if_transcript_text(one_pass, bytes);
+    ASSERT_EQ(ok, is_transcript_text(bytes)) << "round " << round;
+    if (ok) {
+      std::string reference = "<";
+      append_json_text(reference, bytes);
+      ASSERT_EQ(one_pass, reference) << "round " << round;
+    }
   }
 }
 

@@ -18,6 +18,11 @@ namespace mailtap::transcript {
 // nlohmann::json(text).dump(-1, ' ', false) escapes valid UTF-8. `text` must be valid UTF-8.
 void append_json_text(std::string& out, std::string_view text);
 
+// When `bytes` are transcript text (is_transcript_text), appends them as append_json_text does
+// and returns true; otherwise returns false, leaving part of a string appended (the caller cuts
+// `out` back). One pass over the bytes instead of the check and then the escaping.
+bool append_if_transcript_text(std::string& out, std::string_view bytes);
+
 // Appends `text` as a JSON string exactly as nlohmann::json(std::string(text)).dump(-1, ' ',
 // false, error_handler_t::replace) would: any bytes (invalid UTF-8 becomes U+FFFD).
 void append_json_string(std::string& out, std::string_view text);
