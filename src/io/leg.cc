@@ -66,6 +66,10 @@ void Leg::on_read(uv_stream_t* s, ssize_t n, const uv_buf_t* buf) {
   if (n < 0) {
     leg->eof_ = true;
     leg->update_reading();
+    // A reset that a write met first (ECONNRESET, or EPIPE once the socket is down) was consumed
+    // by that write, as Linux reports a socket error once: the read then sees a plain end of
+    // stream, but the peer did reset.
+    if (n == UV_EOF && leg->write_error_ != 0) n = UV_ECONNRESET;
     bool reset = n != UV_EOF;
     leg->owner_.on_eof(leg->side_, reset, reset ? uv_strerror(static_cast<int>(n)) : "");
     return;
@@ -166,21 +170,29 @@ void Leg::write_wire(std::string bytes) {
     uv_buf_t b = uv_buf_init(bytes.data(), static_cast<unsigned>(bytes.size()));
     int n = uv_try_write(stream(), &b, 1);
     if (n > 0) offset = static_cast<size_t>(n);
+    note_write_error(n);
     if (offset == bytes.size()) return;
   }
   auto* req = new WriteRequest{{}, std::move(bytes), offset, this};
   req->req.data = req;
   pending_write_bytes_ += req->queued();
   uv_buf_t b = uv_buf_init(req->data.data() + offset, static_cast<unsigned>(req->queued()));
-  if (uv_write(&req->req, stream(), &b, 1, &Leg::on_write) != 0) {
+  int rc = uv_write(&req->req, stream(), &b, 1, &Leg::on_write);
+  if (rc != 0) {
+    note_write_error(rc);
     pending_write_bytes_ -= req->queued();
     delete req;
   }
 }
 
-void Leg::on_write(uv_write_t* r, int) {
+void Leg::note_write_error(int status) {
+  if ((status == UV_ECONNRESET || status == UV_EPIPE) && write_error_ == 0) write_error_ = status;
+}
+
+void Leg::on_write(uv_write_t* r, int status) {
   auto* req = static_cast<WriteRequest*>(r->data);
   Leg* leg = req->leg;
+  leg->note_write_error(status);
   size_t before = leg->pending_write_bytes_;
   leg->pending_write_bytes_ -= req->queued();
   delete req;

@@ -8,6 +8,7 @@
 #include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <signal.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -22,7 +23,11 @@ namespace {
 class RecordingOwner : public LegOwner {
  public:
   void on_plaintext(Side, std::string_view bytes) override { plaintext.append(bytes); }
-  void on_eof(Side, bool, std::string) override { eof = true; }
+  void on_eof(Side, bool was_reset, std::string why) override {
+    eof = true;
+    reset = was_reset;
+    reason = std::move(why);
+  }
   void on_tls_established(Side, const tls::TlsInfo&) override {}
   void on_tls_failed(Side, std::string) override {}
   void on_write_drained(Side) override {}
@@ -30,6 +35,8 @@ class RecordingOwner : public LegOwner {
 
   std::string plaintext;
   bool eof = false;
+  bool reset = false;
+  std::string reason;
   bool closed = false;
 };
 
@@ -173,6 +180,30 @@ TEST_F(LegTest, HeldBytesLeaveBeforeTheWriteSideShutsDown) {
     return n == 0;  // end of stream, after the bytes
   });
   EXPECT_EQ(got, "221 bye\r\n");
+}
+
+// Linux reports a socket error once: when the peer's RST is met by a write first, the write
+// consumes it and the next read sees a plain end of stream. The leg must still report a reset
+// (test_faults saw "end of stream" for an upstream that reset mid-literal, on a loaded machine).
+TEST_F(LegTest, AResetMetByAWriteFirstIsStillReportedAsAReset) {
+  signal(SIGPIPE, SIG_IGN);  // as mailtap does (main): a write to a reset socket is an error
+  linger abort_on_close{1, 0};
+  ASSERT_EQ(setsockopt(peer_, SOL_SOCKET, SO_LINGER, &abort_on_close, sizeof abort_on_close), 0);
+  close(peer_);
+  peer_ = -1;
+  uv_os_fd_t fd;
+  ASSERT_EQ(uv_fileno(reinterpret_cast<uv_handle_t*>(leg_->stream()), &fd), 0);
+  pollfd watch{fd, 0, 0};
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  while (!(watch.revents & POLLERR) && std::chrono::steady_clock::now() < deadline)
+    poll(&watch, 1, 10);  // the RST has arrived once the socket shows an error
+  ASSERT_TRUE(watch.revents & POLLERR);
+  leg_->write("a1 APPEND INBOX {5}\r\n");  // meets the reset, and consumes it
+  leg_->allow_reading();
+  run_until([&] { return owner_.eof; });
+  ASSERT_TRUE(owner_.eof);
+  EXPECT_TRUE(owner_.reset);
+  EXPECT_EQ(owner_.reason, "connection reset by peer");
 }
 
 }  // namespace

@@ -67,6 +67,7 @@ class Leg {
   static void on_alloc(uv_handle_t* h, size_t suggested, uv_buf_t* buf);
   static void on_read(uv_stream_t* s, ssize_t n, const uv_buf_t* buf);
   static void on_write(uv_write_t* req, int status);
+  void note_write_error(int status);
   static void on_shutdown(uv_shutdown_t* req, int status);
   static void on_close(uv_handle_t* h);
 
@@ -93,7 +94,8 @@ class Leg {
   uint64_t wire_in_ = 0;
   uint64_t wire_out_ = 0;
   int hold_depth_ = 0;
-  std::string held_;  // written while held; empty (no capacity) otherwise
+  int write_error_ = 0;  // UV_ECONNRESET / UV_EPIPE met by a write: the peer reset
+  std::string held_;     // written while held; empty (no capacity) otherwise
 };
 
 }  // namespace mailtap::io
