@@ -229,8 +229,14 @@ struct TlsEndpoint::Impl {
                            SSL_R_NO_PROTOCOLS_AVAILABLE, SSL_R_NO_SHARED_CIPHER,
                            SSL_R_SSLV3_ALERT_HANDSHAKE_FAILURE,
                            SSL_R_UNSAFE_LEGACY_RENEGOTIATION_DISABLED})) {
-      return role == Role::server
-                 ? " (the client offers only TLS versions or ciphers below TLS 1.2)"
+      if (role == Role::server)
+        return " (the client offers only TLS versions or ciphers below TLS 1.2)";
+      // --allow-legacy-tls lowers the upstream context's floor below TLS 1.2: do not suggest it
+      // when it is already given.
+      bool legacy_allowed = SSL_get_min_proto_version(ssl.get()) < TLS1_2_VERSION;
+      return legacy_allowed
+                 ? " (the upstream offers no TLS version or cipher mailtap accepts, even with "
+                   "--allow-legacy-tls)"
                  : " (the upstream may only speak TLS 1.0/1.1 or weak ciphers: --allow-legacy-tls "
                    "accepts them)";
     }

@@ -423,6 +423,26 @@ TEST_F(TlsEndpointTest, LegacyServerNeedsAllowLegacy) {
   }
 }
 
+// With --allow-legacy-tls given, a failed negotiation must not suggest it again.
+TEST_F(TlsEndpointTest, NoSharedCipherWithAllowLegacyDoesNotSuggestIt) {
+  contexts_ = std::make_unique<ContextPair>(*ca_, *ca_, /*allow_legacy=*/true);
+  SSL_CTX* odd_server = contexts_->server.get();  // anonymous DH only: no client accepts it
+  SSL_CTX_set_max_proto_version(odd_server, TLS1_2_VERSION);
+  SSL_CTX_set_security_level(odd_server, 0);
+  ASSERT_EQ(SSL_CTX_set_cipher_list(odd_server, "ADH-AES128-SHA:@SECLEVEL=0"), 1);
+  LeafSpec spec;
+  spec.upstream_host = "localhost";
+  server_ = TlsEndpoint::make_server(odd_server, spec);
+  ClientOptions options;
+  options.server_name = "localhost";
+  client_ = TlsEndpoint::make_client(contexts_->client.get(), options);
+  client_->start();
+  pump(*client_, *server_);
+  ASSERT_TRUE(client_->failed());
+  EXPECT_THAT(client_->error(), HasSubstr("even with --allow-legacy-tls"));
+  EXPECT_THAT(client_->error(), Not(HasSubstr("accepts them")));
+}
+
 TEST_F(TlsEndpointTest, Tls12ServerWorksEndToEnd) {
   contexts_ = std::make_unique<ContextPair>(*ca_);
   SSL_CTX_set_max_proto_version(contexts_->server.get(), TLS1_2_VERSION);
