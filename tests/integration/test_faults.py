@@ -457,8 +457,12 @@ def test_non_reading_upstream_while_the_client_streams_a_gigabyte(proxy):
     c.close()
     growth_mib = (peak["kib"] - base) / 1024
     assert received["n"] == total, (received["n"], total)
-    assert growth_mib < 64, f"mailtap RSS grew by {growth_mib:.1f} MiB"
     print(f"stalled at {stalled_at / MIB:.1f} MiB; RSS growth {growth_mib:.1f} MiB")
+    # Under AddressSanitizer (tools/sanitize.sh sets MAILTAP_SANITIZED=1) freed memory is held in
+    # a 256 MiB quarantine on purpose, so RSS says nothing about what mailtap keeps: the bound is
+    # judged in the ordinary build's run; the back-pressure assertion above holds in both.
+    if os.environ.get("MAILTAP_SANITIZED") != "1":
+        assert growth_mib < 64, f"mailtap RSS grew by {growth_mib:.1f} MiB"
     assert_alive_and_clean_exit(p)
 
 
