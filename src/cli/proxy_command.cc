@@ -1,6 +1,7 @@
 // `mailtap proxy`: listeners from flags, --listener specs or a JSON config file.
 #include <unistd.h>
 
+#include <chrono>
 #include <fstream>
 #include <iostream>
 
@@ -30,6 +31,7 @@ struct ProxyFlags {
   size_t max_line = 0;
   std::string ready_file;
   std::string on_transcript_error = "close";
+  double transcript_linger_ms = 2;
 };
 
 // Reads the JSON config: {"listeners": [...], and optional "transcripts", "ca_dir",
@@ -111,6 +113,8 @@ int run_proxy(ProxyFlags& f) {
   options.transcripts.directory = f.transcripts;
   options.transcripts.write_files = !f.no_transcripts;
   options.transcripts.decode.reveal_secrets = f.reveal_secrets;
+  options.transcripts.linger =
+      std::chrono::microseconds(static_cast<int64_t>(f.transcript_linger_ms * 1000));
   // The printer outlives the server (and so its transcript writer), as attach() requires.
   std::unique_ptr<transcript::TailPrinter> tail;
   if (f.tail) {
@@ -194,6 +198,12 @@ void add_proxy_command(CLI::App& app, int& status) {
                   "way stderr says so and the exit status is 3")
       ->capture_default_str()
       ->check(CLI::IsMember({"close", "continue"}));
+  cmd->add_option("--transcript-linger", f->transcript_linger_ms,
+                  "Milliseconds the transcript writer gathers events before writing them: one "
+                  "wake-up and one write per session for many loop iterations. A crash can lose "
+                  "this much more of a transcript; 0 writes every loop iteration's events at once")
+      ->capture_default_str()
+      ->check(CLI::Range(0.0, 1000.0));
   cmd->add_option("--ready-file", f->ready_file,
                   "Write a JSON file with the bound addresses once listening (for scripts)");
   cmd->callback([f, &status] { status = run_proxy(*f); });

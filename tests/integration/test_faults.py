@@ -778,7 +778,8 @@ def test_sigkill_mid_session_leaves_parsable_transcripts(proxy):
     """Fault: SIGKILL while 20 sessions exchange commands and one streams DATA. Every transcript
     parses up to its last complete line: at most one torn line, and only at the very end; seq
     numbers have no gaps. Also: what a client saw answered is on disk before any shutdown (events
-    are written as each loop iteration ends, not held back)."""
+    are handed over as each loop iteration ends and written within the writer's 2 ms linger, not
+    held back until shutdown)."""
     up = Greeter(b"220 greeter ESMTP\r\n", b"250 ok\r\n")
     p = plain(proxy, up)
     socks = open_sessions(p.port, 20)

@@ -11,6 +11,7 @@
 // iteration recorded, plus the batch the writer thread is writing at that instant.
 #pragma once
 
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <filesystem>
@@ -47,6 +48,12 @@ struct WriterOptions {
   // warning event with the counts is recorded in their place as soon as the queue has room again
   // (or at finish). Non-data events (connect, tls, close, ...) are small and always kept.
   size_t max_pending_bytes = size_t{64} << 20;
+  // Once woken, the writer gathers events this long (or until linger_bytes are waiting) before
+  // it encodes and writes them, so a busy relay costs one wake-up and one write(2) per session
+  // per linger rather than per loop iteration. A crash can lose this much more of a transcript.
+  // flush(), shutdown and a full linger_bytes end the wait at once. 0: write every hand-off.
+  std::chrono::microseconds linger{2000};
+  size_t linger_bytes = size_t{256} << 10;
 };
 
 class SessionTranscript {
