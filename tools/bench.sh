@@ -5,6 +5,7 @@
 # to direct, relay CPU per MB and memory per idle session. Figures are never pass/fail.
 #
 # Usage: tools/bench.sh [--size tiny|small|full] [--mailtap BIN] [--threads N] [--also-threads N]
+#                       [--workloads idle,fetch,retr,noop,smtp] [--baseline BIN]
 #                       [--json FILE] [--no-haproxy] [--keep]
 #   --size tiny   everything at a tiny size, well under a minute (CI keeps the script working);
 #                 small: the full workloads with fewer repetitions and SMTP messages
@@ -12,6 +13,9 @@
 #                 use a Release build for figures that mean anything)
 #   --threads N   run mailtap proxy with --threads N
 #   --also-threads N  add a column: mailtap (recording) with --threads N, in the same run
+#   --workloads   run only these workloads (default: all five)
+#   --baseline BIN  add a column: another mailtap build, recording, in the same interleaved run
+#                 (to compare a change against the build before it)
 #   --json FILE   also write the raw measurements
 #   --keep        leave the sandbox running and keep the work directory under /tmp
 #

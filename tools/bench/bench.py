@@ -45,6 +45,12 @@ SIZES = {
 }
 
 
+# --workloads names, and the result keys each one fills.
+WORKLOADS = ("idle", "fetch", "retr", "noop", "smtp")
+WORKLOAD_OF = {"imaps_fetch": "fetch", "pop3s_retr": "retr", "smtp_new": "smtp",
+               "smtp_persistent": "smtp"}
+
+
 class Target:
     """Where a workload connects: directly to the server, or through a relay."""
 
@@ -218,6 +224,13 @@ def run_benchmark(args, workdir: Path) -> dict:
                                      routes, record=record, ca_dir=ca_dir, upstream_ca=sb.ca,
                                      threads=args.threads)
             started.append(r)
+        if args.baseline:
+            # Another build of mailtap (recording), to compare two builds in one interleaved run.
+            r = relays.start_mailtap(args.baseline, "mailtap-baseline", workdir / "mailtap-baseline",
+                                     routes, record=True, ca_dir=ca_dir, upstream_ca=sb.ca,
+                                     threads=args.threads)
+            r.label = f"mailtap baseline ({Path(args.baseline).parent.name})"
+            started.append(r)
         if args.also_threads:
             # The same recording relay with several event loops, side by side with the others.
             started.append(relays.start_mailtap(
@@ -238,9 +251,10 @@ def run_benchmark(args, workdir: Path) -> dict:
 
         # Idle sessions first, while every relay process is fresh: memory a process freed
         # earlier would hide the growth a new session causes.
-        log(f"idle sessions: {size['idle']} per relay")
-        for t in targets[1:]:
-            idle_memory(t, size["idle"], results)
+        if "idle" in args.workloads:
+            log(f"idle sessions: {size['idle']} per relay")
+            for t in targets[1:]:
+                idle_memory(t, size["idle"], results)
 
         def fetch(t: Target, check: bytes | None = None):
             return lambda: clients.curl_download(
@@ -253,6 +267,8 @@ def run_benchmark(args, workdir: Path) -> dict:
                 alice.password, check)
 
         for key, job in (("imaps_fetch", fetch), ("pop3s_retr", retr)):
+            if WORKLOAD_OF[key] not in args.workloads:
+                continue
             log(f"{key}: warm-up (the message must arrive intact), then {size['bulk_reps']} "
                 "interleaved repetitions")
             for t in targets:
@@ -262,14 +278,17 @@ def run_benchmark(args, workdir: Path) -> dict:
                     measure(t, job(t), results, key, bulk_bytes / 1e6)
 
         per_chunk = size["noops"] // size["noop_chunks"]
-        log(f"round trips: {size['noops']} NOOPs per target in {size['noop_chunks']} chunks")
-        for chunk in range(size["noop_chunks"]):
+        if "noop" in args.workloads:
+            log(f"round trips: {size['noops']} NOOPs per target in {size['noop_chunks']} chunks")
+        for chunk in range(size["noop_chunks"] if "noop" in args.workloads else 0):
             for t in rotate(targets, chunk):
                 measure(t, lambda t=t: clients.imap_round_trips(
                     t.ports["imaps"], t.cafile, alice.login, alice.password, per_chunk),
                     results, "noop", per_chunk)
 
         for key, persistent in (("smtp_new", False), ("smtp_persistent", True)):
+            if WORKLOAD_OF[key] not in args.workloads:
+                continue
             log(f"{key}: {size['smtp_messages']} messages, {size['smtp_reps']} repetitions")
             for rep in range(size["smtp_reps"]):
                 for t in rotate(targets, rep):
@@ -302,11 +321,22 @@ def main() -> int:
     parser.add_argument("--threads", type=int, default=0, help="mailtap proxy --threads N")
     parser.add_argument("--also-threads", type=int, default=0, metavar="N",
                         help="add a column: mailtap (recording) with --threads N")
+    parser.add_argument("--baseline", metavar="BIN",
+                        help="add a column: another mailtap build (recording), to compare builds")
+    parser.add_argument("--workloads", default=",".join(WORKLOADS),
+                        help="comma-separated subset of: " + ", ".join(WORKLOADS))
     parser.add_argument("--json", help="also write the raw results here")
     parser.add_argument("--no-haproxy", action="store_true")
     parser.add_argument("--keep", action="store_true", help="keep the sandbox and work directory")
     args = parser.parse_args()
     args.mailtap = str(Path(args.mailtap).resolve())
+    if args.baseline:
+        args.baseline = str(Path(args.baseline).resolve())
+    args.workloads = {w.strip() for w in args.workloads.split(",") if w.strip()}
+    unknown = args.workloads - set(WORKLOADS)
+    if unknown:
+        parser.error(f"unknown workload(s): {', '.join(sorted(unknown))}; "
+                     f"choose from {', '.join(WORKLOADS)}")
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))  # 1000 sessions, children inherit
     workdir = Path(tempfile.mkdtemp(prefix="mailtap-bench-", dir="/tmp"))

@@ -10,7 +10,7 @@ import subprocess
 
 from procstat import median, percentile
 
-RELAYS = ("mailtap", "mailtap-norec", "mailtap-threads", "haproxy")
+RELAYS = ("mailtap", "mailtap-baseline", "mailtap-norec", "mailtap-threads", "haproxy")
 
 
 def machine() -> dict:
