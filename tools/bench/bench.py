@@ -151,6 +151,26 @@ def measure(target: Target, run, results: dict, key: str, units: float = 0.0) ->
             relays.clear_transcripts(relay)
 
 
+def file_creation_cost(directory: Path, count: int = 500) -> dict:
+    """System time to create, write (3 kB) and close one file in `directory`'s file system, as
+    the transcript writer does once per session. It varies a lot with the file system's state
+    (on ext4, how many inodes near the directory were deleted lately), so the run reports it
+    beside the SMTP figures: a recorded session pays it on top of relaying."""
+    probe = directory / "file-creation-probe"
+    probe.mkdir(parents=True, exist_ok=True)
+    before = resource.getrusage(resource.RUSAGE_SELF)
+    started = time.perf_counter()
+    for i in range(count):
+        fd = os.open(probe / f"{i}.jsonl", os.O_CREAT | os.O_EXCL | os.O_WRONLY | os.O_APPEND,
+                     0o600)
+        os.write(fd, b"x" * 3000)
+        os.close(fd)
+    wall = time.perf_counter() - started
+    after = resource.getrusage(resource.RUSAGE_SELF)
+    return {"files": count, "wall_us": wall / count * 1e6,
+            "system_us": (after.ru_stime - before.ru_stime) / count * 1e6}
+
+
 def idle_memory(target: Target, count: int, results: dict) -> None:
     relay = target.relay
     warm = clients.open_idle_sessions(target.ports["idle"], target.cafile, 3)
@@ -286,6 +306,11 @@ def run_benchmark(args, workdir: Path) -> dict:
                     t.ports["imaps"], t.cafile, alice.login, alice.password, per_chunk),
                     results, "noop", per_chunk)
 
+        if "smtp" in args.workloads:
+            # Where the recording relay writes its transcripts: the same file system and state.
+            results["file_creation"] = file_creation_cost(workdir / "mailtap")
+            log("creating a transcript-sized file here costs "
+                f"{results['file_creation']['system_us']:.0f} µs of system time")
         for key, persistent in (("smtp_new", False), ("smtp_persistent", True)):
             if WORKLOAD_OF[key] not in args.workloads:
                 continue

@@ -165,6 +165,12 @@ def table(results: dict) -> str:
                                            "smtp_persistent")]
     written = sum(e.get("transcript_bytes", 0) for e in rec if e)
     overflow = sum(e.get("overflow_warnings", 0) for e in rec if e)
+    fc = results.get("file_creation")
+    if fc:
+        out.append(f"Creating one 3 kB file in the transcripts' directory (as the writer does per "
+                   f"session) cost {fc['system_us']:.0f} µs of system time and "
+                   f"{fc['wall_us']:.0f} µs of wall time here (mean of {fc['files']}): recording "
+                   "pays it per session on top of relaying.")
     out.append(f"mailtap (recording) wrote {written / 1e6:,.1f} MB of transcripts; "
                f"{overflow} transcript_overflow warnings (0: every byte was recorded).")
     out.append("Throughput ratios are direct time / relay time (x1.00 = as fast as direct); "
