@@ -98,6 +98,19 @@ def goodbye_of(events) -> bytes:
     return joined(events, "mailtap", "client")
 
 
+def outcome(c, up, p):
+    """The end of a scripted-upstream fault: what the client read until its connection ended and
+    how it ended, then checks shared by every such test (the scripted upstream met no surprise,
+    mailtap is still up and exits cleanly) and the session's validated transcript."""
+    said, how = read_to_eof(c)
+    c.close()
+    print(f"client got {said!r}, then {how}")
+    assert not up.errors, up.errors
+    assert_alive_and_clean_exit(p)
+    [events] = validate_transcripts(p)
+    return said, how, events
+
+
 def test_upstream_reset_in_the_middle_of_data(proxy):
     """Fault: the upstream sends RST after part of a DATA body. mailtap tells the client in SMTP
     (`421 4.4.0 mailtap: the upstream reset the connection while the client was sending a
@@ -110,12 +123,7 @@ def test_upstream_reset_in_the_middle_of_data(proxy):
     p = plain(proxy, up)
     c = smtp_client_to_data(p.port)
     c.sendall(b"Subject: reset test\r\n\r\npart-one\r\n")
-    rest, how = read_to_eof(c)
-    c.close()
-    print(f"client got {rest!r}, then {how}")
-    assert not up.errors, up.errors
-    assert_alive_and_clean_exit(p)
-    [events] = validate_transcripts(p)
+    rest, how, events = outcome(c, up, p)
     body = b"".join(data_bytes(e) for e in data(events, "client", "server")
                     if e.get("frame") == "body")
     assert b"part-one" in body
@@ -152,12 +160,7 @@ def test_upstream_reset_in_the_middle_of_an_imap_literal(proxy):
         c.sendall(b"L" * 200000)
     except (BrokenPipeError, ConnectionResetError):
         pass  # mailtap may already have closed: that is the point
-    rest, how = read_to_eof(c)
-    c.close()
-    print(f"client got {rest!r}, then {how}")
-    assert not up.errors, up.errors
-    assert_alive_and_clean_exit(p)
-    [events] = validate_transcripts(p)
+    rest, how, events = outcome(c, up, p)
     literal = [e for e in data(events, "client", "server") if e.get("frame") == "literal"]
     assert literal and all(set(data_bytes(e)) == {ord("L")} for e in literal)
     # mailtap may still be writing the literal when the RST arrives; the write then consumes the
@@ -183,15 +186,10 @@ def test_upstream_reset_in_the_middle_of_the_tls_handshake(proxy):
     up = Upstream(handler)
     p = plain(proxy, up, proto="imap", upstream_tls="implicit", extra=["--insecure"])
     c = connect(p.port)
-    said, how = read_to_eof(c)
-    c.close()
-    print(f"client got {said!r}, then {how}")
-    assert not up.errors, up.errors
+    said, how, events = outcome(c, up, p)
     assert said.startswith(b"* BYE mailtap: the upstream reset the connection during the TLS "
                            b"handshake"), said
     assert said.endswith(b"\r\n") and said.count(b"\n") == 1, said
-    assert_alive_and_clean_exit(p)
-    [events] = validate_transcripts(p)
     print("transcript:", [(e["type"], e.get("code") or e.get("reason")) for e in events
                           if e["type"] in ("error", "warning", "close")])
     assert of_type(events, "tls") == []
@@ -214,15 +212,10 @@ def test_upstream_closes_before_answering_a_pop3_command(proxy):
     c = connect(p.port)
     read_until(c, b"+OK scripted POP3 ready\r\n")
     c.sendall(b"RETR 1\r\n")
-    said, how = read_to_eof(c)
-    c.close()
-    print(f"client got {said!r}, then {how}")
-    assert not up.errors, up.errors
+    said, how, events = outcome(c, up, p)
     assert said == b"-ERR mailtap: the upstream closed the connection before answering the " \
                    b"client\r\n", said
     assert how == "eof", how
-    assert_alive_and_clean_exit(p)
-    [events] = validate_transcripts(p)
     assert closes(events)["server"]["reason"] == "end of stream", events
     assert codes(events, "error") == ["upstream_closed"], events
     assert goodbye_of(events) == said
@@ -243,14 +236,9 @@ def test_upstream_reset_goodbye_reaches_an_implicit_tls_client_over_tls(proxy):
     c = ctx.wrap_socket(connect(p.port), server_hostname="127.0.0.1")
     read_until(c, b"220 scripted ESMTP\r\n")
     c.sendall(b"NOOP\r\n")
-    said, how = read_to_eof(c)
-    c.close()
-    print(f"client got {said!r}, then {how}")
-    assert not up.errors, up.errors
+    said, how, events = outcome(c, up, p)
     assert said.startswith(b"421 4.4.0 mailtap: the upstream reset the connection before "
                            b"answering the client"), said
-    assert_alive_and_clean_exit(p)
-    [events] = validate_transcripts(p)
     assert codes(events, "error") == ["upstream_reset"], events
     [goodbye] = data(events, "mailtap", "client")
     assert goodbye["tls"] is True
@@ -274,13 +262,8 @@ def test_upstream_reset_in_the_middle_of_a_relayed_reply_closes_without_a_goodby
     c.sendall(b"HELP\r\n")
     read_until(c, b"214-first line of help\r\n")
     c.sendall(b"NOOP\r\n")
-    said, how = read_to_eof(c)
-    c.close()
-    print(f"client got {said!r}, then {how}")
-    assert not up.errors, up.errors
+    said, how, events = outcome(c, up, p)
     assert said == b"", said
-    assert_alive_and_clean_exit(p)
-    [events] = validate_transcripts(p)
     assert codes(events, "error") == ["upstream_reset"], events
     [error] = of_type(events, "error")
     assert "without a goodbye" in error["message"], error
