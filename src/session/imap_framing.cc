@@ -125,6 +125,8 @@ class ImapFraming final : public Framing {
     for (auto it = open_tags_.begin(); it != open_tags_.end(); ++it) {
       if (*it == tag) {
         open_tags_.erase(it);
+        // With every command answered the list's memory goes: an idle session holds none.
+        if (open_tags_.empty()) std::vector<std::string>().swap(open_tags_);
         return;
       }
     }

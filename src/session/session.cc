@@ -43,6 +43,28 @@ std::vector<std::string> lines_of(const std::string& bytes) {
   return lines;
 }
 
+// The frames of one read are collected in a vector lent by the thread for the read and given back
+// after it: its memory is reused by every session of the loop, and an idle session holds none.
+// Session::handle is not reentrant, so a thread lends it to one read at a time.
+class FramesLease {
+ public:
+  explicit FramesLease(std::vector<Frame>& frames) : frames_(frames) { frames_.swap(spare()); }
+  ~FramesLease() {
+    frames_.clear();
+    if (frames_.capacity() > spare().capacity()) frames_.swap(spare());
+    std::vector<Frame>().swap(frames_);
+  }
+  FramesLease(const FramesLease&) = delete;
+  FramesLease& operator=(const FramesLease&) = delete;
+
+ private:
+  static std::vector<Frame>& spare() {
+    thread_local std::vector<Frame> frames;
+    return frames;
+  }
+  std::vector<Frame>& frames_;
+};
+
 // Events that still matter once the session has failed: the client's handshake, and the ends.
 bool tells_the_failing_session(const Event& e) {
   if (const auto* t = std::get_if<TlsEstablished>(&e)) return t->side == Side::client;
@@ -112,6 +134,7 @@ void Session::on(const TlsEstablished& e) {
   record(EventType::tls, std::move(fields));
   if (e.side == Side::client) {
     client_tls_up_ = true;
+    upstream_cert_.reset();  // the client's leaf is made: nothing mirrors it any more
     if (pending_fatal_) {
       send(Side::client, *pending_fatal_);
       record_data(Party::mailtap, Party::client, FrameKind::line, *pending_fatal_, true);
@@ -122,7 +145,8 @@ void Session::on(const TlsEstablished& e) {
     return;
   }
   upstream_tls_up_ = true;
-  upstream_cert_ = e.info.peer_certificate;
+  if (e.info.peer_certificate)
+    upstream_cert_ = std::make_unique<tls::CertificateInfo>(*e.info.peer_certificate);
   if (config_.upstream_insecure)
     warn("upstream_not_verified",
          "the upstream certificate was not verified (--insecure): anyone on the path could "
@@ -146,7 +170,7 @@ void Session::on(const TlsEstablished& e) {
       // Passed-through STARTTLS: the upstream leg is up, now let the client upgrade.
       upstream_ = Upstream::ready;
       std::string reply;
-      reply.swap(starttls_reply_);
+      if (starttls_) reply.swap(starttls_->reply);
       send(Side::client, reply);
       record_data(Party::server, Party::client, FrameKind::line, reply, false);
       upgrade_client();
@@ -231,6 +255,7 @@ void Session::on(const BytesReceived& e) {
     return;
   }
   discard_[i] = false;
+  FramesLease lease(frames_);
   std::string_view rest = e.bytes;
   std::optional<FramingError> error;
   bool dropped = false;
@@ -300,8 +325,8 @@ void Session::on_client_frame(Frame& frame) {
       record_data(Party::client, Party::server, frame.kind, frame.bytes, false);
       rules_->on_forwarded_client_line(frame.bytes);
       send(Side::server, std::move(frame.bytes));
-      starttls_tag_ = cmd.tag;
-      starttls_verb_ = cmd.verb;
+      starttls().tag = cmd.tag;
+      starttls().verb = cmd.verb;
       client_ = Client::starttls_sent;
       record(EventType::starttls,
              {{"leg", "client"}, {"phase", "requested"}, {"handled_by", "server"}});
@@ -314,7 +339,7 @@ void Session::on_client_frame(Frame& frame) {
       record(EventType::starttls,
              {{"leg", "client"}, {"phase", "requested"}, {"handled_by", "mailtap"}});
       drop_rest(Side::client);
-      starttls_tag_ = cmd.tag;
+      starttls().tag = cmd.tag;
       client_ = Client::starttls_deferred;
       // Replies to commands the client sent before STARTTLS (EHLO in the same segment) are owed
       // first, in cleartext: were mailtap to answer now, they would arrive inside TLS.
@@ -451,7 +476,7 @@ void Session::on_negotiation_line(Frame& frame) {
 void Session::on_starttls_reply(Frame& frame) {
   // Where the framing pairs replies with commands (SMTP, POP3), replies to commands pipelined
   // before STARTTLS pass through first, whatever they say; only the reply to STARTTLS decides.
-  if (config_.protocol != Protocol::imap && frame.answers != starttls_verb_) {
+  if (config_.protocol != Protocol::imap && frame.answers != starttls().verb) {
     forward_to_client(frame);
     return;
   }
@@ -462,7 +487,7 @@ void Session::on_starttls_reply(Frame& frame) {
     fail("upstream_starttls_unavailable", continuation_to_starttls(frame.bytes));
     return;
   }
-  ReplyState state = rules_->starttls_reply(frame.bytes, starttls_tag_);
+  ReplyState state = rules_->starttls_reply(frame.bytes, starttls().tag);
   if (state != ReplyState::positive) {
     forward_to_client(frame);
     if (state == ReplyState::negative) {
@@ -474,7 +499,7 @@ void Session::on_starttls_reply(Frame& frame) {
     return;
   }
   record(EventType::starttls, {{"leg", "server"}, {"phase", "accepted"}});
-  starttls_reply_ = std::move(frame.bytes);
+  starttls().reply = std::move(frame.bytes);
   client_ = Client::upgrading;
   upstream_ = Upstream::upgrading;
   drop_rest(Side::server);  // TLS starts once the rest of this batch is known to hold nothing
@@ -569,7 +594,7 @@ void Session::deliver_synthesized(std::string bytes, std::string_view note) {
 }
 
 void Session::answer_starttls_for_client() {
-  answer_client(rules_->starttls_ok(starttls_tag_), "mailtap answers STARTTLS for the client leg");
+  answer_client(rules_->starttls_ok(starttls().tag), "mailtap answers STARTTLS for the client leg");
   upgrade_client();
 }
 
@@ -590,9 +615,9 @@ void Session::drop_rest(Side side) {
 
 void Session::record_dropped(Side side, FrameKind kind, const std::string& bytes) {
   // A held positive STARTTLS reply came before what follows it, and will not be delivered now.
-  if (side == Side::server && !starttls_reply_.empty()) {
-    record_data(Party::server, Party::mailtap, FrameKind::line, starttls_reply_, false);
-    starttls_reply_.clear();
+  if (side == Side::server && starttls_reply_held()) {
+    record_data(Party::server, Party::mailtap, FrameKind::line, starttls_->reply, false);
+    starttls_->reply.clear();
   }
   record_data(party(side), Party::mailtap, kind, bytes, tls_up(side));
 }
@@ -655,7 +680,7 @@ void Session::fail(std::string_view code, std::string reason) {
     case Client::waiting:
       if (config_.client_tls == TlsMode::implicit) {
         // The client expects TLS first: shake hands, then tell it why.
-        pending_fatal_ = message;
+        pending_fatal_ = std::make_unique<std::string>(message);
         out_->push_back(StartReading{Side::client});
         out_->push_back(StartTls{Side::client, leaf_spec()});
         client_ = Client::tls_handshake;
@@ -664,7 +689,7 @@ void Session::fail(std::string_view code, std::string reason) {
       out_->push_back(StartReading{Side::client});
       break;
     case Client::tls_handshake:
-      pending_fatal_ = message;
+      pending_fatal_ = std::make_unique<std::string>(message);
       return;
     default:
       break;
@@ -718,15 +743,16 @@ void Session::record_unprocessed_batch() {
 // Server lines mailtap held (greeting, STARTTLS reply, a reply being rewritten) and will not
 // deliver now. Returns whether there were any.
 bool Session::record_held_server_lines() {
-  bool any = (!greeting_.empty() && !greeting_held_) || !starttls_reply_.empty() || !held_.empty();
+  bool any = (!greeting_.empty() && !greeting_held_) || starttls_reply_held() || !held_.empty();
   if (!greeting_held_)
     for (const std::string& line : lines_of(greeting_))
       record_data(Party::server, Party::mailtap, FrameKind::line, line, upstream_tls_up_);
   greeting_.clear();
   greeting_held_ = false;
-  if (!starttls_reply_.empty())
-    record_data(Party::server, Party::mailtap, FrameKind::line, starttls_reply_, false);
-  starttls_reply_.clear();
+  if (starttls_reply_held()) {
+    record_data(Party::server, Party::mailtap, FrameKind::line, starttls_->reply, false);
+    starttls_->reply.clear();
+  }
   for (const Frame& h : held_)
     record_data(Party::server, Party::mailtap, h.kind, h.bytes, upstream_tls_up_);
   held_.clear();
@@ -752,8 +778,13 @@ CapabilityPolicy Session::capability_policy() const {
 tls::LeafSpec Session::leaf_spec() const {
   tls::LeafSpec spec;
   spec.upstream_host = config_.upstream_host;
-  spec.real = upstream_cert_;
+  if (upstream_cert_) spec.real = *upstream_cert_;
   return spec;
+}
+
+Session::StartTlsState& Session::starttls() {
+  if (!starttls_) starttls_ = std::make_unique<StartTlsState>();
+  return *starttls_;
 }
 
 void Session::send(Side side, std::string bytes) {

@@ -130,13 +130,21 @@ class Session {
   Client client_ = Client::waiting;
   bool client_tls_up_ = false;
   bool upstream_tls_up_ = false;
-  std::optional<tls::CertificateInfo> upstream_cert_;
+  // The upstream certificate's description, mirrored by the client's leaf: kept only until the
+  // client's TLS is up (an idle session holds none; ~0.5 KiB inline and on the heap).
+  std::unique_ptr<tls::CertificateInfo> upstream_cert_;
   std::string greeting_;        // held until the client leg is ready
   bool greeting_held_ = false;  // recorded as the server's words to mailtap, delivered later
-  std::string starttls_tag_;    // IMAP tag of the client's STARTTLS in flight
-  std::string starttls_verb_;   // STARTTLS / STLS: what the reply the framing pairs must answer
-  std::string starttls_reply_;  // upstream's positive reply, delivered once its TLS is up
-  std::optional<std::string> pending_fatal_;  // said to the client once its TLS is up
+  // A STARTTLS under way, allocated when the first one is (most sessions never see one).
+  struct StartTlsState {
+    std::string tag;    // IMAP tag of the client's STARTTLS in flight
+    std::string verb;   // STARTTLS / STLS: what the reply the framing pairs must answer
+    std::string reply;  // upstream's positive reply, delivered once its TLS is up
+  };
+  std::unique_ptr<StartTlsState> starttls_;
+  StartTlsState& starttls();
+  bool starttls_reply_held() const { return starttls_ && !starttls_->reply.empty(); }
+  std::unique_ptr<std::string> pending_fatal_;  // said to the client once its TLS is up
   bool discard_[2] = {false, false};          // drop what is left of the current batch from a side
   bool eof_[2] = {false, false};
   // A side broke a framing limit: only a capped prefix of its unread bytes is recorded, and
@@ -146,7 +154,9 @@ class Session {
   uint64_t bytes_in_[2] = {0, 0};   // plaintext received from a leg
   uint64_t bytes_out_[2] = {0, 0};  // plaintext sent to a leg
   bool finished_ = false;
-  std::vector<Frame> frames_;  // reused per batch
+  // The frames of the read being acted on; its memory is lent by the thread for the read and
+  // given back after it (FramesLease in session.cc), so an idle session holds none.
+  std::vector<Frame> frames_;
   std::vector<Frame> held_;    // server lines held while a reply is rewritten
   size_t held_bytes_ = 0;      // octets in held_
   // A reply mailtap holds back (a multi-line greeting, an EHLO reply being rewritten) may grow to
