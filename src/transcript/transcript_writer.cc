@@ -82,7 +82,7 @@ struct SessionState {
   std::unique_ptr<SessionHeader> header;
   std::string session_id;
   Protocol protocol = Protocol::smtp;
-  std::string path;  // the file's path (a std::filesystem::path keeps its components too)
+  std::string file_name;  // in WriterOptions::directory (the whole path is built when needed)
 
   // Writer thread only.
   int fd = -1;
@@ -98,9 +98,9 @@ struct SessionState {
   uint64_t dropped_events = 0;
   uint64_t dropped_bytes = 0;
 
-  // Set by the writer thread, read by the session's own thread (SessionTranscript::failed()).
+  // Set by the writer thread, read by the session's own thread (SessionTranscript::failed()):
+  // `failure` is written once, before failed_flag is released, and read only after it is seen.
   std::atomic<bool> failed_flag{false};
-  mutable std::mutex failure_mutex;
   std::string failure;
 
   ~SessionState() {
@@ -263,10 +263,7 @@ struct detail::WriterCore {
     set_error(message);
     if (s.error_reported) return;
     s.error_reported = true;
-    {
-      std::lock_guard lock(s.failure_mutex);
-      s.failure = message;
-    }
+    s.failure = message;
     s.failed_flag.store(true, std::memory_order_release);
     failed_sessions.fetch_add(1, std::memory_order_relaxed);
     if (options.observer) {
@@ -310,13 +307,20 @@ struct detail::WriterCore {
     return s.pending;
   }
 
+  // By path, not relative to a directory descriptor: a directory renamed away (rotation) and
+  // made anew gets the new sessions.
+  std::string path_of(const SessionState& s) const {
+    return (options.directory / s.file_name).string();
+  }
+
   void process_open(SessionState& s) {
     std::string open_error;
     if (options.write_files) {
-      int fd = ::open(s.path.c_str(), O_CREAT | O_EXCL | O_WRONLY | O_APPEND | O_CLOEXEC, 0600);
+      std::string path = path_of(s);
+      int fd = ::open(path.c_str(), O_CREAT | O_EXCL | O_WRONLY | O_APPEND | O_CLOEXEC, 0600);
       if (fd < 0) {
         s.failed = true;
-        open_error = "cannot create transcript " + s.path + ": " + errno_text(errno);
+        open_error = "cannot create transcript " + path + ": " + errno_text(errno);
       } else {
         s.fd = fd;
       }
@@ -382,7 +386,7 @@ struct detail::WriterCore {
         s.failed = true;
         ::close(s.fd);
         s.fd = -1;
-        report(s, "cannot write transcript " + s.path + ": " + errno_text(err));
+        report(s, "cannot write transcript " + path_of(s) + ": " + errno_text(err));
       }
     }
     // An idle session keeps no buffer: a small one goes back to the pool for the next session
@@ -398,7 +402,7 @@ struct detail::WriterCore {
   void close_session(SessionState& s) {
     if (s.fd >= 0) {
       if (::close(s.fd) != 0 && !s.failed) {
-        report(s, "cannot close transcript " + s.path + ": " + errno_text(errno));
+        report(s, "cannot close transcript " + path_of(s) + ": " + errno_text(errno));
       }
       s.fd = -1;
     }
@@ -526,10 +530,13 @@ class SessionHandle final : public SessionTranscript {
     finished_ = true;
     put(ItemKind::finish, Event{});
   }
-  std::filesystem::path path() const override { return state_->path; }
+  std::filesystem::path path() const override {
+    if (state_->file_name.empty()) return {};
+    return impl_->options.directory / state_->file_name;
+  }
   bool failed() const override { return state_->failed_flag.load(std::memory_order_acquire); }
   std::string failure() const override {
-    std::lock_guard lock(state_->failure_mutex);
+    if (!failed()) return {};
     return state_->failure;
   }
 
@@ -587,7 +594,7 @@ std::shared_ptr<SessionTranscript> TranscriptWriter::open(
   state->session_id = header.session_id;
   state->protocol = header.protocol;
   if (impl_->options.write_files) {
-    state->path = (impl_->options.directory / file_name_for(header)).string();
+    state->file_name = file_name_for(header);
   }
   // Only stages made by this writer are accepted (make_stage() is the only maker).
   auto staged = std::static_pointer_cast<Stage>(stage);
