@@ -10,8 +10,20 @@ namespace mailtap::decode::imap {
 using nlohmann::json;
 
 void Annotation::add(json decoded, std::string note) {
-  if (!decoded.is_null()) decoded_.push_back(std::move(decoded));
-  if (!note.empty()) notes_.push_back(std::move(note));
+  if (!decoded.is_null()) {
+    if (first_decoded_.is_null()) {
+      first_decoded_ = std::move(decoded);
+    } else {
+      more_decoded_.push_back(std::move(decoded));
+    }
+  }
+  if (!note.empty()) {
+    if (first_note_.empty()) {
+      first_note_ = std::move(note);
+    } else {
+      more_notes_.push_back(std::move(note));
+    }
+  }
 }
 
 void Annotation::warn(std::string code, std::string message) {
@@ -41,17 +53,27 @@ void Annotation::edit_line_range(size_t line_begin, size_t line_end, size_t even
 }
 
 void Annotation::apply(const transcript::Event& event, json& out) {
-  if (decoded_.size() == 1) {
-    out["decoded"] = std::move(decoded_[0]);
-  } else if (decoded_.size() > 1) {
-    json decoded = json::object();
-    decoded["parts"] = json(std::move(decoded_));
-    out["decoded"] = std::move(decoded);
+  if (!first_decoded_.is_null()) {
+    if (more_decoded_.empty()) {
+      out["decoded"] = std::move(first_decoded_);
+    } else {
+      json parts = json::array();
+      parts.push_back(std::move(first_decoded_));
+      for (json& d : more_decoded_) parts.push_back(std::move(d));
+      json decoded = json::object();
+      decoded["parts"] = std::move(parts);
+      out["decoded"] = std::move(decoded);
+    }
   }
-  if (!notes_.empty()) {
-    std::string note = prefix_;
-    for (size_t i = 0; i < notes_.size(); ++i) note += (i == 0 ? "" : "; ") + notes_[i];
-    out["note"] = text::json_safe(note, 4000);
+  if (!first_note_.empty()) {
+    std::string note;
+    if (prefix_.empty() && more_notes_.empty()) {
+      note = std::move(first_note_);
+    } else {
+      note = prefix_ + first_note_;
+      for (const std::string& more : more_notes_) (note += "; ") += more;
+    }
+    out["note"] = text::make_json_safe(std::move(note), 4000);
   }
   if (!warnings_.empty()) {
     json& warnings = out["warnings"];

@@ -34,7 +34,9 @@ class Annotation {
   void edit_line_range(size_t line_begin, size_t line_end, size_t event_begin,
                        uint64_t line_offset, std::string replacement);
 
-  bool empty() const { return decoded_.empty() && notes_.empty() && warnings_.empty(); }
+  bool empty() const {
+    return first_decoded_.is_null() && first_note_.empty() && warnings_.empty();
+  }
 
   // Writes everything into `out`: "decoded" (the object, or {"parts": [...]} for several),
   // "note" (joined by "; "), "warnings" (appended), and with edits the redacted "text" (or "b64"
@@ -48,8 +50,12 @@ class Annotation {
     size_t end;
     std::string replacement;
   };
-  std::vector<nlohmann::json> decoded_;
-  std::vector<std::string> notes_;
+  // Nearly every event has one decoded unit and one note: the first of each is kept inline (no
+  // vector allocated per event), the rest in order after it.
+  nlohmann::json first_decoded_;
+  std::vector<nlohmann::json> more_decoded_;
+  std::string first_note_;
+  std::vector<std::string> more_notes_;
   std::vector<nlohmann::json> warnings_;  // no allocation for the usual event without any
   std::vector<Edit> edits_;
   std::string prefix_;

@@ -237,9 +237,10 @@ LiteralRole client_literal_role(const Command& cmd, size_t literal_index) {
 void describe_command(Command& cmd, const LogicalLine& line, const DecodeOptions& options) {
   const std::string& n = cmd.name;
   const auto& a = cmd.args;
-  std::string who = text::json_safe(cmd.tag, 40) + " " + text::json_safe(n, 40) + ": the client ";
+  const std::string who =
+      text::concat(text::json_safe(cmd.tag, 40), " ", text::json_safe(n, 40), ": the client ");
   bool uid = n.rfind("UID ", 0) == 0;
-  std::string base = uid ? n.substr(4) : n;
+  const std::string_view base = uid ? std::string_view(n).substr(4) : std::string_view(n);
 
   if (n == "LOGIN" && a.size() >= 2) cmd.secrets.push_back(secret_of(a[1]));
 

@@ -311,7 +311,7 @@ void ImapDecoder::client_piece(ClientSide& side, const Event& e, const Piece& p,
         note = side.literal_owner + ": the message being uploaded, " + literal_range(p, size);
       }
       if (p.literal_complete && p.offset > 0) note += " (end of literal)";
-      a.add(d, note);
+      a.add(std::move(d), std::move(note));
       return;
     }
     case Piece::Kind::line:
@@ -343,7 +343,7 @@ void ImapDecoder::client_line_before_literal(ClientSide& side, const Event& e, c
     side.literal_role = imap::client_literal_role(*cmd, p.segment);
     side.literal_owner = cmd->tag + " " + cmd->name;
     edit_secrets(a, cmd->secrets, p, options_);
-    d = {{"tag", cmd->decoded["tag"]}, {"command", cmd->decoded["command"]}};
+    d = {{"tag", std::move(cmd->decoded["tag"])}, {"command", std::move(cmd->decoded["command"])}};
     note = cmd->note;
   } else {
     note = "a client line";
@@ -372,7 +372,7 @@ void ImapDecoder::client_line_before_literal(ClientSide& side, const Event& e, c
   } else {
     note += " without waiting (LITERAL+)";
   }
-  a.add(d, note);
+  a.add(std::move(d), std::move(note));
 }
 
 void ImapDecoder::client_logical_line(ClientSide& side, const Event& e, const Piece& p,
@@ -383,7 +383,7 @@ void ImapDecoder::client_logical_line(ClientSide& side, const Event& e, const Pi
   std::string note;
   if (live && sasl_ && sasl_awaiting_client_) {
     sasl_response(e, p, line, d, note, a);
-    a.add(d, note);
+    a.add(std::move(d), std::move(note));
     return;
   }
   if (live && idle_tag_ && line.segments.size() == 1 &&
@@ -402,10 +402,10 @@ void ImapDecoder::client_logical_line(ClientSide& side, const Event& e, const Pi
   }
   imap::describe_command(*cmd, line, options_);
   edit_secrets(a, cmd->secrets, p, options_);
-  d = cmd->decoded;
-  note = cmd->note;
+  d = std::move(cmd->decoded);
+  note = std::move(cmd->note);
   if (live) command_effects(*cmd, e, p, d, note, a);
-  a.add(d, note);
+  a.add(std::move(d), std::move(note));
 }
 
 void ImapDecoder::credential_warning(const Event& e, const std::string& what,
@@ -503,7 +503,7 @@ void ImapDecoder::server_piece(ServerSide& side, const Event& e, const Piece& p,
       std::string what = side.literal_item.empty() ? "literal data" : side.literal_item;
       std::string note = side.literal_owner + ": " + what + ", " + literal_range(p, size);
       if (p.literal_complete && p.offset > 0) note += " (end of literal)";
-      a.add(d, note);
+      a.add(std::move(d), std::move(note));
       return;
     }
     case Piece::Kind::line:
@@ -531,7 +531,7 @@ void ImapDecoder::server_piece(ServerSide& side, const Event& e, const Piece& p,
         json d = {{"continued", true}, {"literal_follows", size}};
         if (r) d["type"] = text::json_safe(r->type, 60);
         if (!side.literal_item.empty()) d["item"] = side.literal_item;
-        a.add(d, side.literal_owner + ": " +
+        a.add(std::move(d), side.literal_owner + ": " +
                      (side.literal_item.empty() ? std::string("a ") : side.literal_item + " as a ") +
                      std::to_string(size) + "-byte literal follows");
       }
@@ -553,14 +553,14 @@ void ImapDecoder::server_logical_line(ServerSide& side, const Event& e, const Pi
     return;
   }
   imap::describe_response(*r, line);
-  json d = r->decoded;
-  std::string note = r->note;
+  json d = std::move(r->decoded);
+  std::string note = std::move(r->note);
   if (!r->syntax_error.empty() && r->kind == imap::Response::Kind::tagged &&
       r->status.empty()) {
     a.warn("imap_malformed_response", "tagged response is not OK, NO or BAD: " + r->syntax_error);
   }
   if (live) response_effects(*r, e, p, d, note, a);
-  a.add(d, note);
+  a.add(std::move(d), std::move(note));
 }
 
 void ImapDecoder::capability_warnings(const Event& e, imap::Annotation& a) {
@@ -701,20 +701,22 @@ void ImapDecoder::completion_effects(imap::Response& r, const Event& e, json& d,
   int64_t latency = e.time_us - c->sent_us;
   d["command"] = text::json_safe(c->name, 60);
   d["latency_us"] = latency;
-  std::string outcome = r.status == "OK"   ? "completed"
-                        : r.status == "NO" ? "failed"
-                                           : "was rejected as invalid";
-  std::string head = r.tag + " " + r.status + ": " + c->name + " " + outcome + " in " +
-                     imap::describe_latency(latency);
-  note = head;
-  if (!r.text.empty()) note += " (" + text::json_safe(r.text, 200) + ")";
+  std::string_view outcome = r.status == "OK"   ? "completed"
+                             : r.status == "NO" ? "failed"
+                                                : "was rejected as invalid";
   bool select_access = (c->name == "SELECT" || c->name == "EXAMINE") &&
                        (r.code == "READ-ONLY" || r.code == "READ-WRITE");
-  if (!r.code_note.empty() && !select_access) note += "; " + r.code_note;
+  const std::string text = r.text.empty() ? std::string() : text::json_safe(r.text, 200);
+  const bool code_note = !r.code_note.empty() && !select_access;
+  note.clear();
+  text::append(note, r.tag, " ", r.status, ": ", c->name, " ", outcome, " in ",
+               imap::describe_latency(latency), text.empty() ? "" : " (", text,
+               text.empty() ? "" : ")", code_note ? "; " : "",
+               code_note ? std::string_view(r.code_note) : std::string_view());
   bool ok = r.status == "OK";
   const std::string& n = c->name;
   if ((n == "SELECT" || n == "EXAMINE") && ok) {
-    json state = c->mailbox_state;
+    json state = std::move(c->mailbox_state);
     imap::absorb_mailbox_state(r, state);
     state["name"] = text::json_safe(c->mailbox, 300);
     d["mailbox"] = state;

@@ -345,9 +345,8 @@ std::string describe_capabilities(Response& r) {
 }
 
 void describe_status_response(Response& r) {
-  std::string head = r.kind == Response::Kind::tagged ? text::json_safe(r.tag, 40) : "*";
-  head += " " + r.status;
-  std::string meaning;
+  const std::string tag = r.kind == Response::Kind::tagged ? text::json_safe(r.tag, 40) : "*";
+  std::string_view meaning;
   if (r.status == "OK") {
     meaning = r.kind == Response::Kind::tagged ? "the command succeeded" : "information";
   } else if (r.status == "NO") {
@@ -371,10 +370,15 @@ void describe_status_response(Response& r) {
       }
     }
   }
-  r.note = head + ": " + (r.code_note.empty() || r.status != "OK" || r.kind == Response::Kind::tagged
-                              ? meaning + (r.code_note.empty() ? "" : "; " + r.code_note)
-                              : r.code_note);
-  if (!r.text.empty()) r.note += " (" + text::json_safe(r.text, 200) + ")";
+  const std::string text = r.text.empty() ? std::string() : text::json_safe(r.text, 200);
+  const std::string_view paren = text.empty() ? "" : " (";
+  const std::string_view close = text.empty() ? "" : ")";
+  if (r.code_note.empty() || r.status != "OK" || r.kind == Response::Kind::tagged) {
+    r.note = text::concat(tag, " ", r.status, ": ", meaning, r.code_note.empty() ? "" : "; ",
+                          r.code_note, paren, text, close);
+  } else {
+    r.note = text::concat(tag, " ", r.status, ": ", r.code_note, paren, text, close);
+  }
 }
 
 }  // namespace

@@ -103,37 +103,29 @@ std::vector<std::string> Capabilities::auth_mechanisms() const {
   return out;
 }
 
-const std::deque<PendingCommand>& PendingCommands::all() const {
-  static const std::deque<PendingCommand> kNone;
-  return commands_ ? *commands_ : kNone;
-}
-
 bool PendingCommands::add(PendingCommand command) {
-  if (!commands_) commands_ = std::make_unique<std::deque<PendingCommand>>();
   bool kept_all = true;
-  if (commands_->size() >= kMaxPending) {
-    commands_->pop_front();
+  if (commands_.size() >= kMaxPending) {
+    commands_.erase(commands_.begin());
     kept_all = false;
   }
-  commands_->push_back(std::move(command));
+  commands_.push_back(std::move(command));
   return kept_all;
 }
 
 PendingCommand* PendingCommands::find(std::string_view tag) {
-  if (!commands_) return nullptr;
-  for (auto& c : *commands_) {
+  for (auto& c : commands_) {
     if (c.tag == tag) return &c;
   }
   return nullptr;
 }
 
 std::optional<PendingCommand> PendingCommands::take(std::string_view tag) {
-  if (!commands_) return std::nullopt;
-  for (auto it = commands_->begin(); it != commands_->end(); ++it) {
+  for (auto it = commands_.begin(); it != commands_.end(); ++it) {
     if (it->tag == tag) {
-      PendingCommand c = std::move(*it);
-      commands_->erase(it);
-      if (commands_->empty()) commands_.reset();
+      std::optional<PendingCommand> c(std::move(*it));
+      commands_.erase(it);
+      if (commands_.empty()) std::vector<PendingCommand>().swap(commands_);
       return c;
     }
   }
@@ -142,9 +134,9 @@ std::optional<PendingCommand> PendingCommands::take(std::string_view tag) {
 
 PendingCommand* PendingCommands::attribute(const Response& response) {
   if (empty()) return nullptr;
-  PendingCommand* best = &commands_->front();
+  PendingCommand* best = &commands_.front();
   int best_rank = 0;
-  for (auto& c : *commands_) {
+  for (auto& c : commands_) {
     int rank = produces(c.name, response);
     if (rank > best_rank) {
       best = &c;

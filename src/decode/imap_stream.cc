@@ -7,12 +7,29 @@ namespace {
 
 // Enough of a long line's end to find a literal marker in it ("~{1099511627776+}").
 constexpr size_t kTailKeep = 64;
+// Largest line buffer and segment list carried over from one logical line to the next.
+constexpr size_t kRecycleLine = 1024;
+constexpr size_t kRecycleSegments = 4;
 
 }  // namespace
 
 void Stream::start_logical_line_if_needed() {
   if (partial_size_ != 0 || !line_complete_) return;
-  line_ = LogicalLine{};
+  // The finished line's first segment lends its buffer to the line now starting, and the segment
+  // list keeps its room: no allocation per ordinary line. Only small ones are kept, so an idle
+  // session holds no more than it did (the finished line itself).
+  if (!line_.segments.empty() && partial_.capacity() < line_.segments.front().capacity() &&
+      line_.segments.front().capacity() <= kRecycleLine) {
+    partial_.swap(line_.segments.front());
+    partial_.clear();
+  }
+  if (line_.segments.capacity() > kRecycleSegments) {
+    std::vector<std::string>().swap(line_.segments);
+  } else {
+    line_.segments.clear();
+  }
+  if (!line_.literals.empty()) std::vector<Literal>().swap(line_.literals);
+  line_.truncated = false;
   segment_count_ = 0;
   line_complete_ = false;
 }

@@ -77,6 +77,17 @@ std::string json_safe(std::string_view bytes, size_t max_bytes) {
   return out;
 }
 
+std::string make_json_safe(std::string&& bytes, size_t max_bytes) {
+  if (bytes.size() <= max_bytes &&
+      std::all_of(bytes.begin(), bytes.end(), [](char ch) {
+        const auto b = static_cast<unsigned char>(ch);
+        return (b >= 0x20 && b < 0x7F) || b == '\t';
+      })) {
+    return std::move(bytes);
+  }
+  return json_safe(bytes, max_bytes);
+}
+
 bool is_printable(std::string_view bytes) {
   size_t i = 0;
   while (i < bytes.size()) {

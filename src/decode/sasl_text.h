@@ -14,9 +14,27 @@ inline constexpr size_t kMaxFieldBytes = 1024;
 // Longest warning or note text; these quote clipped fields, so the limit is only a backstop.
 inline constexpr size_t kMaxMessageBytes = 4096;
 
+// The parts joined, with one allocation (a chain of operator+ regrows the string at each step).
+template <typename... Parts>
+std::string concat(const Parts&... parts) {
+  std::string out;
+  out.reserve((std::string_view(parts).size() + ...));
+  (out.append(std::string_view(parts)), ...);
+  return out;
+}
+// Appends the parts to `out`, growing it once.
+template <typename... Parts>
+void append(std::string& out, const Parts&... parts) {
+  out.reserve(out.size() + (std::string_view(parts).size() + ...));
+  (out.append(std::string_view(parts)), ...);
+}
+
 // Valid UTF-8 kept; control characters (other than tab) and invalid bytes written as \xNN;
 // clipped to `max_bytes` (on a character boundary) with "..." appended when longer.
 std::string json_safe(std::string_view bytes, size_t max_bytes = kMaxFieldBytes);
+// The same for a string the caller gives up: returned as it is (no copy) when it is already
+// printable ASCII no longer than `max_bytes`, as nearly every note is.
+std::string make_json_safe(std::string&& bytes, size_t max_bytes = kMaxFieldBytes);
 
 // True when the bytes are valid UTF-8 without control characters other than tab/CR/LF.
 bool is_printable(std::string_view bytes);

@@ -5,7 +5,6 @@
 
 #include <cstddef>
 #include <cstdint>
-#include <deque>
 #include <memory>
 #include <optional>
 #include <string>
@@ -45,7 +44,8 @@ struct PendingCommand {
   uint64_t fetched = 0;   // FETCH responses
   uint64_t listed = 0;    // LIST/LSUB responses
   uint64_t matches = 0;   // SEARCH/ESEARCH count
-  nlohmann::json mailbox_state = nlohmann::json::object();  // SELECT/EXAMINE: FLAGS, EXISTS...
+  // SELECT/EXAMINE: FLAGS, EXISTS... (null until the first is seen: no allocation per command)
+  nlohmann::json mailbox_state;
 };
 
 class PendingCommands {
@@ -59,13 +59,13 @@ class PendingCommands {
   // The command an untagged response belongs to: the oldest whose kind produces it, else the
   // oldest still pending; null when nothing is pending (unsolicited data).
   PendingCommand* attribute(const Response& response);
-  bool empty() const { return !commands_ || commands_->empty(); }
-  const std::deque<PendingCommand>& all() const;
+  bool empty() const { return commands_.empty(); }
+  const std::vector<PendingCommand>& all() const { return commands_; }
 
  private:
-  // Allocated while a command is pending, freed when none is: an idle session holds no deque
-  // (an empty std::deque still owns a node of ~450 bytes).
-  std::unique_ptr<std::deque<PendingCommand>> commands_;
+  // Oldest first. Its memory is given back when no command is pending (an idle session holds
+  // none); a vector, not a deque, so one command costs one allocation (a deque takes three).
+  std::vector<PendingCommand> commands_;
 };
 
 // Adds what an untagged response says about the selected mailbox (FLAGS, EXISTS, RECENT and the

@@ -11,9 +11,10 @@
 
 #include <cstddef>
 #include <cstdint>
-#include <functional>
+#include <memory>
 #include <string>
 #include <string_view>
+#include <type_traits>
 
 #include "mailtap/decode/imap_syntax.h"
 
@@ -45,7 +46,23 @@ class Stream {
     bool stored = true;                  // false when beyond max_segments (not kept)
     std::string marker_error;            // line: why a literal-shaped ending was refused
   };
-  using PieceHandler = std::function<void(const Piece&)>;
+  // What feed() calls for each piece: a reference to any callable (a lambda, a std::function),
+  // which must outlive the call. Unlike std::function it never allocates (feed() runs per event
+  // and its handler captures more than std::function keeps inline).
+  class PieceHandler {
+   public:
+    template <typename F, typename = std::enable_if_t<!std::is_same_v<std::decay_t<F>, PieceHandler>>>
+    PieceHandler(F&& f)  // NOLINT(google-explicit-constructor): passed like a std::function
+        : object_(const_cast<void*>(static_cast<const void*>(std::addressof(f)))),
+          call_([](void* object, const Piece& piece) {
+            (*static_cast<std::remove_reference_t<F>*>(object))(piece);
+          }) {}
+    void operator()(const Piece& piece) const { call_(object_, piece); }
+
+   private:
+    void* object_;
+    void (*call_)(void*, const Piece&);
+  };
 
   Stream() = default;
   explicit Stream(Limits limits) : limits_(limits) {}
