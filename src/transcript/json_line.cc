@@ -212,9 +212,36 @@ void append_value(std::string& out, const json& value) {
   }
 }
 
-}  // namespace
+// What the escaping loop checks besides escaping.
+enum class Check {
+  utf8_known,       // the caller vouches for valid UTF-8: bytes from 0x80 up are copied as they are
+  transcript_text,  // the bytes must be transcript text (is_transcript_text): false when not
+};
 
-void append_json_text(std::string& out, std::string_view text) {
+#if defined(__SSE2__)
+// Bit i set when byte i of the sixteen at p needs more than a copy: an escape, or (transcript
+// text) a check. x86-64 always has SSE2.
+template <Check kCheck>
+inline unsigned look_at16(const char* p) {
+  if constexpr (kCheck == Check::utf8_known) return escapes_in16(p);
+  // Printable ASCII other than '"' and '\\' needs neither a check nor an escape. Signed compare:
+  // bytes from 0x80 up are negative, so they fail "above 0x1f" too.
+  const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
+  const __m128i printable = _mm_cmpgt_epi8(v, _mm_set1_epi8(0x1f));
+  const __m128i special =
+      _mm_or_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8(0x7f)),
+                   _mm_or_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8('"')),
+                                _mm_cmpeq_epi8(v, _mm_set1_epi8('\\'))));
+  return static_cast<unsigned>(_mm_movemask_epi8(_mm_andnot_si128(special, printable))) ^ 0xffffu;
+}
+#endif
+
+// `text` as a JSON string, quotes included: runs of bytes that need nothing are found sixteen at
+// a time and copied in one piece; the rest is escaped (a CR LF pair in one step, the most common
+// escape by far). With Check::transcript_text, also checks that the bytes are transcript text,
+// returning false (a partial string appended) as soon as they are not.
+template <Check kCheck>
+inline bool append_escaped(std::string& out, std::string_view text) {
   // One allocation for a message-sized text instead of a doubling per escape run; short texts
   // grow the buffer as appends do (a reserve per line would leave each session's kept line
   // buffer larger than it needs).
@@ -224,48 +251,9 @@ void append_json_text(std::string& out, std::string_view text) {
   const char* const end = p + text.size();
   const char* run = p;  // start of the bytes copied as they are
   while (p < end) {
-    if (const size_t plain = plain_prefix(p, end)) {
-      p += plain;
-      continue;
-    }
-    const auto c = static_cast<unsigned char>(*p);
-    if (c >= 0x20 && c != '"' && c != '\\') {
-      ++p;
-      continue;
-    }
-    out.append(run, static_cast<size_t>(p - run));
-    if (c == '\r' && end - p >= 2 && p[1] == '\n') {
-      out.append("\\r\\n", 4);  // a line end, the most common escape by far: once, not twice
-      p += 2;
-    } else {
-      append_escape(out, c);
-      ++p;
-    }
-    run = p;
-  }
-  out.append(run, static_cast<size_t>(p - run));
-  out += '"';
-}
-
-bool append_if_transcript_text(std::string& out, std::string_view bytes) {
-  if (bytes.size() >= 4096) out.reserve(out.size() + bytes.size() + bytes.size() / 16 + 2);
-  out += '"';
-  const char* p = bytes.data();
-  const char* const end = p + bytes.size();
-  const char* run = p;  // start of the bytes copied as they are
-  while (p < end) {
 #if defined(__SSE2__)
     if (end - p >= 16) {
-      // Printable ASCII other than '"' and '\\' needs neither a check nor an escape. Signed
-      // compare: bytes from 0x80 up are negative, so they fail "above 0x1f" too.
-      const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
-      const __m128i printable = _mm_cmpgt_epi8(v, _mm_set1_epi8(0x1f));
-      const __m128i special = _mm_or_si128(
-          _mm_cmpeq_epi8(v, _mm_set1_epi8(0x7f)),
-          _mm_or_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8('"')),
-                       _mm_cmpeq_epi8(v, _mm_set1_epi8('\\'))));
-      const unsigned look =
-          static_cast<unsigned>(_mm_movemask_epi8(_mm_andnot_si128(special, printable))) ^ 0xffffu;
+      const unsigned look = look_at16<kCheck>(p);
       if (look == 0) {
         p += 16;
         continue;
@@ -273,23 +261,43 @@ bool append_if_transcript_text(std::string& out, std::string_view bytes) {
       p += __builtin_ctz(look);
     }
 #endif
-    const auto c = static_cast<unsigned char>(*p);
-    if (c >= 0x20 && c < 0x7f && c != '"' && c != '\\') {
-      ++p;
-      continue;
-    }
-    if (c >= 0x80) {
-      // One code point, checked by the same rule as is_transcript_text (valid UTF-8, no C1
-      // control): text is transcript text exactly when each of its code points is.
-      const size_t length = c >= 0xf0 ? 4 : c >= 0xe0 ? 3 : c >= 0xc0 ? 2 : 1;
-      if (static_cast<size_t>(end - p) < length ||
-          !is_transcript_text(std::string_view(p, length))) {
-        return false;
+    if constexpr (kCheck == Check::utf8_known) {
+#if defined(__SSE2__)
+      const bool eight_at_a_time = end - p < 16;  // the last bytes
+#else
+      const bool eight_at_a_time = true;
+#endif
+      if (eight_at_a_time) {
+        if (const size_t plain = plain_prefix(p, end)) {
+          p += plain;
+          continue;
+        }
       }
-      p += length;
-      continue;
     }
-    if (c == 0x7f || (c < 0x20 && c != '\t' && c != '\n' && c != '\r')) return false;
+    const auto c = static_cast<unsigned char>(*p);
+    if constexpr (kCheck == Check::utf8_known) {
+      if (c >= 0x20 && c != '"' && c != '\\') {
+        ++p;
+        continue;
+      }
+    } else {
+      if (c >= 0x20 && c < 0x7f && c != '"' && c != '\\') {
+        ++p;
+        continue;
+      }
+      if (c >= 0x80) {
+        // One code point, checked by the same rule as is_transcript_text (valid UTF-8, no C1
+        // control): text is transcript text exactly when each of its code points is.
+        const size_t length = c >= 0xf0 ? 4 : c >= 0xe0 ? 3 : c >= 0xc0 ? 2 : 1;
+        if (static_cast<size_t>(end - p) < length ||
+            !is_transcript_text(std::string_view(p, length))) {
+          return false;
+        }
+        p += length;
+        continue;
+      }
+      if (c == 0x7f || (c < 0x20 && c != '\t' && c != '\n' && c != '\r')) return false;
+    }
     out.append(run, static_cast<size_t>(p - run));
     if (c == '\r' && end - p >= 2 && p[1] == '\n') {
       out.append("\\r\\n", 4);
@@ -303,6 +311,16 @@ bool append_if_transcript_text(std::string& out, std::string_view bytes) {
   out.append(run, static_cast<size_t>(p - run));
   out += '"';
   return true;
+}
+
+}  // namespace
+
+void append_json_text(std::string& out, std::string_view text) {
+  append_escaped<Check::utf8_known>(out, text);
+}
+
+bool append_if_transcript_text(std::string& out, std::string_view bytes) {
+  return append_escaped<Check::transcript_text>(out, bytes);
 }
 
 void append_json_string(std::string& out, std::string_view text) {
