@@ -9,7 +9,9 @@ Usage (as root, with a sandbox running, e.g. `tools/sandbox.sh start /tmp/sbx`):
 Workloads: fetch (IMAPS FETCH of a message of --size-mb, delivered once), retr (POP3S RETR of it),
 noop (--count sequential IMAPS NOOPs in one session, logged in before counting), select (the same with
 SELECT INBOX, whose reply is several lines read at once), idle (--count idle IMAPS sessions: counts
-their setup).
+their setup), smtp (--count plain SMTP sessions one after the other, each sending one message of
+--message-kb kB with python's smtplib through mailtap into Postfix's smtp-sink, as tools/bench.sh's
+smtp-source workload does: counts per session, connection to QUIT).
 Prints Ir per MB (or per round trip / session) for the whole process and per thread.
 """
 
@@ -21,6 +23,7 @@ import os
 import re
 import shutil
 import signal
+import smtplib
 import subprocess
 import sys
 import tempfile
@@ -28,6 +31,7 @@ import time
 from pathlib import Path
 
 import clients
+import procstat
 import relays
 
 HERE = Path(__file__).resolve().parent
@@ -51,13 +55,48 @@ def ensure_message(sb, size_mb: float) -> bytes:
     return message
 
 
+def wait_for_port(port: int, process: subprocess.Popen, timeout: float = 30) -> None:
+    import socket
+    deadline = time.monotonic() + timeout
+    while True:
+        if process.poll() is not None:
+            raise RuntimeError(f"exited with {process.returncode} before listening on {port}")
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return
+        except OSError:
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"nothing listens on {port} after {timeout}s")
+            time.sleep(0.05)
+
+
+def make_smtp_message(size: int) -> bytes:
+    """A plain text message of about `size` bytes: headers, then CRLF lines of 76 characters."""
+    head = (b"From: bench@sandbox.test\r\nTo: sink@sandbox.test\r\n"
+            b"Subject: mailtap profile\r\nMessage-ID: <profile@sandbox.test>\r\n\r\n")
+    line = b"The quick brown fox jumps over the lazy dog, again and again and again....\r\n"
+    body = line * max(1, (size - len(head)) // len(line))
+    return head + body
+
+
+def smtp_session(port: int, message: bytes) -> None:
+    """One SMTP session through the relay: EHLO, MAIL, RCPT, DATA with the message, QUIT."""
+    with smtplib.SMTP("127.0.0.1", port, local_hostname="client.sandbox.test", timeout=60) as s:
+        s.ehlo()
+        refused = s.sendmail("bench@sandbox.test", ["sink@sandbox.test"], message)
+        if refused:
+            raise clients.WorkloadFailed(f"recipients refused: {refused}")
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--sandbox", required=True, type=Path)
     ap.add_argument("--mailtap", required=True)
-    ap.add_argument("--workload", choices=["fetch", "retr", "noop", "select", "idle"], default="fetch")
+    ap.add_argument("--workload", choices=["fetch", "retr", "noop", "select", "idle", "smtp"],
+                    default="fetch")
     ap.add_argument("--size-mb", type=float, default=10)
     ap.add_argument("--count", type=int, default=500)
+    ap.add_argument("--message-kb", type=float, default=10, help="smtp: size of each message")
     ap.add_argument("--no-transcripts", action="store_true")
     ap.add_argument("--threads", type=int, default=0)
     ap.add_argument("--top", type=int, default=30)
@@ -70,15 +109,28 @@ def main() -> int:
     work = Path(tempfile.mkdtemp(prefix="mailtap-profile-", dir="/tmp"))
     ca_dir = work / "ca"
     relays.ensure_mailtap_ca(args.mailtap, ca_dir)
-    service = "pop3s" if args.workload == "retr" else "imaps"
-    route = relays.Route(service, sb.port(service), "pop3" if service == "pop3s" else "imap", True)
+    service = {"retr": "pop3s", "smtp": "smtp"}.get(args.workload, "imaps")
+    procs: list[subprocess.Popen] = []
+    if service == "smtp":
+        # Postfix's smtp-sink, as tools/bench.sh uses: accepts everything, stores nothing.
+        upstream_port = procstat.free_port()
+        procs.append(subprocess.Popen(
+            ["smtp-sink", "-u", "postfix", f"127.0.0.1:{upstream_port}", "1024"],
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+            stderr=open(work / "smtp-sink.stderr", "wb")))
+        wait_for_port(upstream_port, procs[-1])
+        route = relays.Route(service, upstream_port, "smtp", False)
+    else:
+        route = relays.Route(service, sb.port(service), "pop3" if service == "pop3s" else "imap",
+                             True)
+    tls_mode = "implicit" if route.tls else "plain"
     ready = work / "ready.json"
     cmd = ["valgrind", "--tool=callgrind", "--separate-threads=yes",
            f"--callgrind-out-file={work}/callgrind.out.%p", args.mailtap, "proxy",
            "--ca-dir", str(ca_dir), "--upstream-ca", str(sb.ca), "--ready-file", str(ready),
            "--max-connections", "100000", "--listener",
-           f"name={service},listen=127.0.0.1:0,upstream=127.0.0.1:{sb.port(service)},"
-           f"proto={route.proto},client-tls=implicit,upstream-tls=implicit"]
+           f"name={service},listen=127.0.0.1:0,upstream=127.0.0.1:{route.upstream_port},"
+           f"proto={route.proto},client-tls={tls_mode},upstream-tls={tls_mode}"]
     cmd += ["--no-transcripts"] if args.no_transcripts else ["--transcripts", str(work / "t")]
     if args.threads:
         cmd += ["--threads", str(args.threads)]
@@ -94,7 +146,10 @@ def main() -> int:
         port = int(json.loads(ready.read_text())["listeners"][0]["listen"].rpartition(":")[2])
         cafile = ca_dir / "ca.pem"
         # Warm up (leaf minted, first handshake), then count only the workload.
-        if service == "pop3s":
+        smtp_message = make_smtp_message(int(args.message_kb * 1000))
+        if service == "smtp":
+            smtp_session(port, smtp_message)
+        elif service == "pop3s":
             warm = clients.LineConnection(port, cafile)
             warm.read_line()  # +OK greeting
             warm.sock.sendall(b"QUIT\r\n")
@@ -127,6 +182,10 @@ def main() -> int:
             for i in range(args.count):
                 session.command(f"s{i}", "SELECT INBOX")
             unit, per = args.count, "round trip"
+        elif args.workload == "smtp":
+            for _ in range(args.count):
+                smtp_session(port, smtp_message)
+            unit, per = args.count, "session"
         else:
             sessions = clients.open_idle_sessions(port, cafile, args.count)
             clients.close_all(sessions)
@@ -145,6 +204,9 @@ def main() -> int:
             proc.wait(timeout=60)
         except subprocess.TimeoutExpired:
             proc.kill()
+        for p in procs:
+            p.terminate()
+            p.wait(timeout=30)
     # The dump callgrind_control -d asked for: one file per thread, callgrind.out.<pid>.1-<thread>.
     dumps = sorted(p for p in work.glob("callgrind.out.*") if re.search(r"\.\d+\.1-\d+$", p.name))
     per_thread = {}
