@@ -42,6 +42,9 @@ set -euo pipefail
 
 SCRIPT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 REPO_DIR=$(cd "$SCRIPT_DIR/.." && pwd)
+SANDBOX_NAME=sandbox-second
+# shellcheck source=tools/lib/sandbox-common.sh
+source "$SCRIPT_DIR/lib/sandbox-common.sh"
 
 DOMAIN=sandbox.test
 SMTP_HOST=mx2.$DOMAIN
@@ -63,31 +66,8 @@ LIBRARY_PACKAGES=(libnss-wrapper libidn12 libxapian30 libical3 libgnutls-dane0 l
   libwrap0 libpcre3 libldap-2.5-0 libpq5 libsqlite3-0 libxml2 libkrb5-3 libcom-err2 libssl3
   zlib1g openssl)
 
-log() { printf 'sandbox-second: %s\n' "$*"; }
-die() {
-  printf 'sandbox-second: error: %s\n' "$*" >&2
-  exit 1
-}
-
-usage() {
-  sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed -e '/^set -euo/d' -e 's/^# \{0,1\}//'
-}
-
 # ---------------------------------------------------------------------------------------------
 # Paths
-
-dir_traversable_by_others() {
-  local d=$1
-  while [[ "$d" != "/" && -n "$d" ]]; do
-    if [[ -e "$d" ]]; then
-      local mode
-      mode=$(stat -c '%a' "$d")
-      (((${mode: -1} & 1) == 1)) || return 1
-    fi
-    d=$(dirname "$d")
-  done
-  return 0
-}
 
 resolve_paths() {
   DIR=${1:-${MAILTAP_SANDBOX_DIR:-$REPO_DIR/.sandbox}}
@@ -120,41 +100,8 @@ resolve_paths() {
   PORTSFILE=$RUN/ports.conf
 }
 
-load_ports() {
-  local offset=${MAILTAP_SANDBOX_PORT_OFFSET:-0}
-  if [[ -f "$PORTSFILE" && "${1:-}" != "fresh" ]]; then
-    offset=$(cat "$PORTSFILE")
-  fi
-  [[ "$offset" =~ ^[0-9]+$ ]] || die "MAILTAP_SANDBOX_PORT_OFFSET must be a number, got '$offset'"
-  PORT_OFFSET=$offset
-  declare -gA PORTS=()
-  local name
-  for name in "${PORT_NAMES[@]}"; do
-    PORTS[$name]=$((BASE_PORTS[$name] + offset))
-    ((PORTS[$name] < 65536)) || die "port offset $offset puts $name beyond 65535"
-  done
-}
-
 # ---------------------------------------------------------------------------------------------
 # Process and port helpers
-
-port_open() { timeout 2 bash -c "exec 3<>/dev/tcp/127.0.0.1/$1" 2>/dev/null; }
-
-pid_alive() {
-  [[ -n "${1:-}" ]] && kill -0 "$1" 2>/dev/null || return 1
-  local stat
-  stat=$(cat "/proc/$1/stat" 2>/dev/null) || return 1
-  stat=${stat##*) }
-  [[ "${stat:0:1}" != "Z" ]]
-}
-
-pid_from_file() {
-  local f=$1 pid
-  [[ -f "$f" ]] || return 0
-  pid=$(tr -d ' \n' <"$f")
-  pid_alive "$pid" && printf '%s' "$pid"
-  return 0
-}
 
 # Processes of THIS instance only: every Exim and Cyrus process carries our config file's path
 # on its command line (-C <path>).
@@ -165,22 +112,8 @@ instance_pids() {
   } 2>/dev/null | sed -n 's|^/proc/\([0-9]*\)/.*|\1|p' | grep -vx "$$" | sort -u || true
 }
 
-wait_pid_gone() {
-  local pid=$1 deadline=$((SECONDS + $2))
-  while pid_alive "$pid" && ((SECONDS < deadline)); do sleep 0.2; done
-  ! pid_alive "$pid"
-}
-
 # ---------------------------------------------------------------------------------------------
 # Packages
-
-require_root() {
-  if [[ $(id -u) -ne 0 ]]; then
-    echo "sandbox-second: Exim and Cyrus must start as root (they bind, then drop to '$RUN_USER')." >&2
-    echo "sandbox-second: run this script as root (CI and the dev machines run as root)." >&2
-    exit 2
-  fi
-}
 
 missing_libraries() {
   local pkg status
@@ -630,7 +563,7 @@ print_ports() {
 # Commands
 
 cmd_start() {
-  require_root
+  require_root_for "Exim and Cyrus must start as root (they bind, then drop to '$RUN_USER')."
   ensure_packages
   check_libraries
   if [[ -n "$(pid_from_file "$EX_PID")" && -n "$(pid_from_file "$CY_PID")" ]]; then
@@ -722,7 +655,7 @@ do_stop() {
 }
 
 cmd_stop() {
-  require_root
+  require_root_for "Exim and Cyrus must start as root (they bind, then drop to '$RUN_USER')."
   do_stop
 }
 

@@ -32,6 +32,9 @@ set -euo pipefail
 
 SCRIPT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 REPO_DIR=$(cd "$SCRIPT_DIR/.." && pwd)
+SANDBOX_NAME=sandbox
+# shellcheck source=tools/lib/sandbox-common.sh
+source "$SCRIPT_DIR/lib/sandbox-common.sh"
 
 DOMAIN=sandbox.test
 HOSTNAME_FQDN=mail.$DOMAIN
@@ -50,16 +53,6 @@ CAPACITY=${MAILTAP_SANDBOX_CAPACITY:-}
   exit 64
 }
 
-log() { printf 'sandbox: %s\n' "$*"; }
-die() {
-  printf 'sandbox: error: %s\n' "$*" >&2
-  exit 1
-}
-
-usage() {
-  sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed -e '/^set -euo/d' -e 's/^# \{0,1\}//'
-}
-
 # ---------------------------------------------------------------------------------------------
 # Paths
 
@@ -67,20 +60,6 @@ usage() {
 # absolute path (Dovecot's mail processes run as $MAIL_USER), and unix socket paths are limited
 # to 107 bytes. When DIR is not reachable by an unprivileged user (e.g. under /root) or is too
 # long, the state lives in a short directory under /tmp instead, and DIR/state points to it.
-dir_traversable_by_others() {
-  local d=$1
-  while [[ "$d" != "/" && -n "$d" ]]; do
-    if [[ -e "$d" ]]; then
-      local mode
-      mode=$(stat -c '%a' "$d")
-      # the "others" digit needs the x bit
-      (((${mode: -1} & 1) == 1)) || return 1
-    fi
-    d=$(dirname "$d")
-  done
-  return 0
-}
-
 resolve_paths() {
   DIR=${1:-${MAILTAP_SANDBOX_DIR:-$REPO_DIR/.sandbox}}
   mkdir -p "$DIR"
@@ -108,53 +87,11 @@ resolve_paths() {
   PORTSFILE=$RUN/ports.conf
 }
 
-load_ports() {
-  # Running instances keep the ports they were started with.
-  local offset=${MAILTAP_SANDBOX_PORT_OFFSET:-0}
-  if [[ -f "$PORTSFILE" && "${1:-}" != "fresh" ]]; then
-    offset=$(cat "$PORTSFILE")
-  fi
-  [[ "$offset" =~ ^[0-9]+$ ]] || die "MAILTAP_SANDBOX_PORT_OFFSET must be a number, got '$offset'"
-  PORT_OFFSET=$offset
-  declare -gA PORTS=()
-  local name
-  for name in "${PORT_NAMES[@]}"; do
-    PORTS[$name]=$((BASE_PORTS[$name] + offset))
-    ((PORTS[$name] < 65536)) || die "port offset $offset puts $name beyond 65535"
-  done
-}
-
 # ---------------------------------------------------------------------------------------------
 # Process and port helpers
 
-port_open() { timeout 2 bash -c "exec 3<>/dev/tcp/127.0.0.1/$1" 2>/dev/null; }
-
-# A zombie (killed, not yet reaped: some container inits never reap) counts as gone.
-pid_alive() {
-  [[ -n "${1:-}" ]] && kill -0 "$1" 2>/dev/null || return 1
-  local stat
-  stat=$(cat "/proc/$1/stat" 2>/dev/null) || return 1
-  stat=${stat##*) }
-  [[ "${stat:0:1}" != "Z" ]]
-}
-
-postfix_master_pid() {
-  local f=$PF_QUEUE/pid/master.pid
-  [[ -f "$f" ]] || return 0
-  local pid
-  pid=$(tr -d ' \n' <"$f")
-  pid_alive "$pid" && printf '%s' "$pid"
-  return 0
-}
-
-dovecot_master_pid() {
-  local f=$DC_BASE/master.pid
-  [[ -f "$f" ]] || return 0
-  local pid
-  pid=$(tr -d ' \n' <"$f")
-  pid_alive "$pid" && printf '%s' "$pid"
-  return 0
-}
+postfix_master_pid() { pid_from_file "$PF_QUEUE/pid/master.pid"; }
+dovecot_master_pid() { pid_from_file "$DC_BASE/master.pid"; }
 
 # Processes that belong to THIS sandbox only: Postfix daemons carry MAIL_CONFIG=<our config dir>
 # in their environment, Dovecot processes are titled "<instance_name>/..." by instance_name.
@@ -166,22 +103,8 @@ sandbox_leftover_pids() {
   } 2>/dev/null | sed -n 's|^/proc/\([0-9]*\)/.*|\1|p' | grep -vx "$$" | sort -u || true
 }
 
-wait_pid_gone() {
-  local pid=$1 deadline=$((SECONDS + $2))
-  while pid_alive "$pid" && ((SECONDS < deadline)); do sleep 0.2; done
-  ! pid_alive "$pid"
-}
-
 # ---------------------------------------------------------------------------------------------
 # Setup
-
-require_root() {
-  if [[ $(id -u) -ne 0 ]]; then
-    echo "sandbox: Postfix's master must start as root (it binds, then drops to the 'postfix' user)." >&2
-    echo "sandbox: run this script as root (CI and the dev machines run as root), e.g. sudo $0 $*" >&2
-    exit 2
-  fi
-}
 
 ensure_programs() {
   local missing=()
@@ -616,7 +539,7 @@ all_ports_open() {
 # Commands
 
 cmd_start() {
-  require_root "$@"
+  require_root_for "Postfix's master must start as root (it binds, then drops to the 'postfix' user)."
   ensure_programs
   if [[ -n "$(postfix_master_pid)" && -n "$(dovecot_master_pid)" ]]; then
     load_ports
@@ -741,7 +664,7 @@ do_stop() {
 }
 
 cmd_stop() {
-  require_root "$@"
+  require_root_for "Postfix's master must start as root (it binds, then drops to the 'postfix' user)."
   export PATH=$PATH:/usr/sbin:/sbin
   do_stop
 }
