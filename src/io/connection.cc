@@ -34,25 +34,31 @@ std::string peer_of(uv_tcp_t* tcp, bool local) {
 
 }  // namespace
 
+struct Connection::ConnectAttempt {
+  uv_getaddrinfo_t resolve_req;
+  uv_connect_t connect_req;
+  addrinfo* addresses = nullptr;
+  addrinfo* next_address = nullptr;
+  std::string last_error;
+  bool resolving = false;  // resolve_req is in flight (it can be cancelled)
+  ~ConnectAttempt() {
+    if (addresses) uv_freeaddrinfo(addresses);
+  }
+};
+
 std::string_view to_string(TranscriptErrorPolicy p) {
   return p == TranscriptErrorPolicy::close ? "close" : "continue";
 }
 
 Connection::Connection(uv_loop_t* loop, const ListenerContext& context, std::string session_id,
-                       Finished finished)
-    : loop_(loop),
-      context_(context),
+                       ConnectionOwner& owner)
+    : context_(context),
       id_(std::move(session_id)),
-      finished_(std::move(finished)),
+      owner_(owner),
       client_(loop, Side::client, *this),
-      server_(loop, Side::server, *this) {
-  uv_timer_init(loop, &timer_);
-  timer_.data = this;
-}
+      server_(loop, Side::server, *this) {}
 
-Connection::~Connection() {
-  if (addresses_) uv_freeaddrinfo(addresses_);
-}
+Connection::~Connection() = default;
 
 void Connection::start() {
   uv_tcp_nodelay(client_.tcp(), 1);
@@ -79,8 +85,7 @@ void Connection::start() {
   sc.limits = cfg.limits;
   session_ = std::make_unique<session::Session>(sc, &system_now_us, *this);
 
-  last_activity_ = uv_now(loop_);
-  uv_timer_start(&timer_, &Connection::on_tick, 1000, 1000);
+  last_activity_ = uv_now(loop());
   dispatch(session::ClientAccepted{header.client_address, peer_of(client_.tcp(), true)});
 }
 
@@ -134,7 +139,7 @@ void Connection::execute(session::Command& command) {
         } else if constexpr (std::is_same_v<T, session::Send>) {
           leg(c.side).write(std::move(c.bytes));
         } else if constexpr (std::is_same_v<T, session::StartTls>) {
-          handshake_started_ = uv_now(loop_);
+          handshake_started_ = uv_now(loop());
           if (c.side == Side::client) {
             // Clients that connect by IP send no SNI: the leaf must name the address they used.
             c.leaf.extra_names.push_back(context_.config.listen.host);
@@ -162,7 +167,7 @@ void Connection::execute(session::Command& command) {
 void Connection::on_plaintext(Side side, std::string_view bytes) {
   check_transcript();
   if (closing_) return;
-  last_activity_ = uv_now(loop_);
+  last_activity_ = uv_now(loop());
   dispatch(session::BytesReceived{side, bytes});
   if (!session_->holding_partial_line()) {
     partial_line_since_ = 0;
@@ -172,7 +177,7 @@ void Connection::on_plaintext(Side side, std::string_view bytes) {
 }
 
 void Connection::on_eof(Side side, bool reset, std::string reason) {
-  last_activity_ = uv_now(loop_);
+  last_activity_ = uv_now(loop());
   dispatch(session::PeerClosed{side, reset, std::move(reason)});
 }
 
@@ -197,101 +202,107 @@ void Connection::on_leg_closed(Side) {
 
 void Connection::connect_upstream() {
   connecting_ = true;
-  connect_started_ = uv_now(loop_);
+  connect_started_ = uv_now(loop());
+  connect_ = std::make_unique<ConnectAttempt>();
   const HostPort& up = context_.config.upstream;
   // An IP address needs no resolver: connect at once instead of a round trip through libuv's
   // thread pool (a hand-off to another thread and back, slowest on a busy machine).
   sockaddr_storage literal{};
   if (uv_ip4_addr(up.host.c_str(), up.port, reinterpret_cast<sockaddr_in*>(&literal)) == 0 ||
       uv_ip6_addr(up.host.c_str(), up.port, reinterpret_cast<sockaddr_in6*>(&literal)) == 0) {
-    connect_req_.data = this;
-    int rc = uv_tcp_connect(&connect_req_, server_.tcp(), reinterpret_cast<sockaddr*>(&literal),
-                            &Connection::on_connected);
+    connect_->connect_req.data = this;
+    int rc = uv_tcp_connect(&connect_->connect_req, server_.tcp(),
+                            reinterpret_cast<sockaddr*>(&literal), &Connection::on_connected);
     if (rc == 0) {
       ++pending_ops_;
       return;
     }
-    connecting_ = false;
+    end_connect_attempt();
     dispatch(session::UpstreamConnectFailed{up.str() + ": " + uv_strerror(rc)});
     return;
   }
   addrinfo hints{};
   hints.ai_family = AF_UNSPEC;
   hints.ai_socktype = SOCK_STREAM;
-  resolve_req_.data = this;
+  connect_->resolve_req.data = this;
   std::string port = std::to_string(up.port);
-  if (uv_getaddrinfo(loop_, &resolve_req_, &Connection::on_resolved, up.host.c_str(), port.c_str(),
-                     &hints) == 0) {
+  if (uv_getaddrinfo(loop(), &connect_->resolve_req, &Connection::on_resolved, up.host.c_str(),
+                     port.c_str(), &hints) == 0) {
     ++pending_ops_;
-    resolving_ = true;
+    connect_->resolving = true;
   } else {
-    connecting_ = false;
+    end_connect_attempt();
     dispatch(session::UpstreamConnectFailed{"cannot resolve " + up.host});
   }
+}
+
+// Called with no request of the attempt in flight: its memory goes.
+void Connection::end_connect_attempt() {
+  connecting_ = false;
+  connect_.reset();
 }
 
 void Connection::on_resolved(uv_getaddrinfo_t* req, int status, addrinfo* res) {
   auto* self = static_cast<Connection*>(req->data);
   --self->pending_ops_;
-  self->resolving_ = false;
+  self->connect_->resolving = false;
   if (self->closing_ || status != 0) {
     if (res) uv_freeaddrinfo(res);
+    self->end_connect_attempt();
     if (!self->closing_) {
-      self->connecting_ = false;
       self->dispatch(session::UpstreamConnectFailed{
           "cannot resolve " + self->context_.config.upstream.host + ": " + uv_strerror(status)});
     }
     self->maybe_finished();
     return;
   }
-  self->addresses_ = res;
-  self->next_address_ = res;
+  self->connect_->addresses = res;
+  self->connect_->next_address = res;
   self->try_next_address();
 }
 
 void Connection::try_next_address() {
-  while (next_address_) {
-    addrinfo* ai = next_address_;
-    next_address_ = ai->ai_next;
-    connect_req_.data = this;
-    int rc = uv_tcp_connect(&connect_req_, server_.tcp(), ai->ai_addr, &Connection::on_connected);
+  ConnectAttempt& attempt = *connect_;
+  while (attempt.next_address) {
+    addrinfo* ai = attempt.next_address;
+    attempt.next_address = ai->ai_next;
+    attempt.connect_req.data = this;
+    int rc =
+        uv_tcp_connect(&attempt.connect_req, server_.tcp(), ai->ai_addr, &Connection::on_connected);
     if (rc == 0) {
       ++pending_ops_;
       return;
     }
-    last_connect_error_ = uv_strerror(rc);
+    attempt.last_error = uv_strerror(rc);
   }
-  connecting_ = false;
-  dispatch(
-      session::UpstreamConnectFailed{context_.config.upstream.str() + ": " + last_connect_error_});
+  std::string reason = context_.config.upstream.str() + ": " + attempt.last_error;
+  end_connect_attempt();
+  dispatch(session::UpstreamConnectFailed{std::move(reason)});
 }
 
 void Connection::on_connected(uv_connect_t* req, int status) {
   auto* self = static_cast<Connection*>(req->data);
   --self->pending_ops_;
   if (self->closing_) {
+    self->end_connect_attempt();
     self->maybe_finished();
     return;
   }
   if (status != 0) {
-    self->last_connect_error_ = uv_strerror(status);
+    self->connect_->last_error = uv_strerror(status);
     // A failed connect leaves the handle unusable for another attempt on most platforms, so
     // only the first address is tried per handle; report the failure.
-    self->next_address_ = nullptr;
+    self->connect_->next_address = nullptr;
     self->try_next_address();
     return;
   }
-  self->connecting_ = false;
+  self->end_connect_attempt();
   uv_tcp_nodelay(self->server_.tcp(), 1);
   self->server_.allow_reading();
   self->dispatch(session::UpstreamConnected{peer_of(self->server_.tcp(), false)});
 }
 
 // ---- deadlines and closing -----------------------------------------------------------------
-
-void Connection::on_tick(uv_timer_t* t) {
-  static_cast<Connection*>(t->data)->check_deadlines();
-}
 
 void Connection::check_transcript() {
   if (transcript_failure_handled_ || !transcript_ || !transcript_->failed()) return;
@@ -306,7 +317,7 @@ void Connection::check_transcript() {
 
 void Connection::check_deadlines() {
   check_transcript();
-  uint64_t now = uv_now(loop_);
+  uint64_t now = uv_now(loop());
   const Timeouts& to = context_.timeouts;
   if (closing_) {
     if (now - closing_started_ > to.close_ms) {
@@ -335,8 +346,9 @@ void Connection::check_deadlines() {
 void Connection::begin_close() {
   if (closing_) return;
   closing_ = true;
-  closing_started_ = uv_now(loop_);
-  if (resolving_) uv_cancel(reinterpret_cast<uv_req_t*>(&resolve_req_));
+  closing_started_ = uv_now(loop());
+  if (connect_ && connect_->resolving)
+    uv_cancel(reinterpret_cast<uv_req_t*>(&connect_->resolve_req));
   client_.close();
   server_.close();
   if (transcript_) transcript_->finish();
@@ -344,18 +356,7 @@ void Connection::begin_close() {
 
 void Connection::maybe_finished() {
   if (!closing_ || pending_ops_ > 0) return;
-  if (open_handles_ == 1 && !uv_is_closing(reinterpret_cast<uv_handle_t*>(&timer_))) {
-    uv_timer_stop(&timer_);
-    uv_close(reinterpret_cast<uv_handle_t*>(&timer_), &Connection::on_timer_closed);
-    return;
-  }
-  if (open_handles_ == 0) finished_(this);
-}
-
-void Connection::on_timer_closed(uv_handle_t* h) {
-  auto* self = static_cast<Connection*>(h->data);
-  --self->open_handles_;
-  self->maybe_finished();
+  if (open_handles_ == 0) owner_.connection_finished(this);
 }
 
 }  // namespace mailtap::io

@@ -67,16 +67,21 @@ ProxyWorker::ProxyWorker(size_t index, WorkerShared& shared, WorkerTls tls, Drai
   before_poll_.data = after_poll_.data = this;
   uv_unref(reinterpret_cast<uv_handle_t*>(&before_poll_));
   uv_unref(reinterpret_cast<uv_handle_t*>(&after_poll_));
+  uv_timer_init(&loop_, &deadline_tick_);
+  deadline_tick_.data = this;
+  uv_timer_start(&deadline_tick_, &ProxyWorker::on_deadline_tick, 1000, 1000);
+  uv_unref(reinterpret_cast<uv_handle_t*>(&deadline_tick_));
 }
 
 ProxyWorker::~ProxyWorker() {
   uv_prepare_stop(&before_poll_);
   uv_check_stop(&after_poll_);
+  uv_timer_stop(&deadline_tick_);
   // No drained callback from here on: its owner is being torn down too.
   drained_ = true;
   shutting_down_ = true;
   // Sessions still open (a second signal stopped the loop) end now, sockets closed at once; their
-  // close callbacks run below and delete them through on_finished() as usual.
+  // close callbacks run below and delete them through connection_finished() as usual.
   std::vector<Connection*> open;
   for (auto& [c, _] : connections_) open.push_back(c);
   for (Connection* c : open) c->abort("the proxy is exiting");
@@ -206,9 +211,8 @@ void ProxyWorker::on_connection(uv_stream_t* s, int status) {
     }
   } while (
       !self->shared_.connections.compare_exchange_weak(open, open + 1, std::memory_order_relaxed));
-  auto conn =
-      std::make_unique<Connection>(&self->loop_, l->context, self->shared_.next_session_id(),
-                                   [self](Connection* c) { self->on_finished(c); });
+  auto conn = std::make_unique<Connection>(&self->loop_, l->context,
+                                           self->shared_.next_session_id(), *self);
   if (uv_accept(s, conn->client_stream()) != 0) {
     conn->shutdown("accept failed");
   } else {
@@ -216,6 +220,14 @@ void ProxyWorker::on_connection(uv_stream_t* s, int status) {
   }
   Connection* raw = conn.get();
   self->connections_.emplace(raw, std::move(conn));
+  if (self->connections_.size() == 1) uv_ref(reinterpret_cast<uv_handle_t*>(&self->deadline_tick_));
+}
+
+void ProxyWorker::on_deadline_tick(uv_timer_t* t) {
+  auto* self = static_cast<ProxyWorker*>(t->data);
+  // A check may end its session, but a connection is only deleted from a close callback, never
+  // from inside check_deadlines(): the map does not change while it is walked.
+  for (auto& [c, _] : self->connections_) c->check_deadlines();
 }
 
 // Accept and turn away politely rather than leave the client hanging in the backlog.
@@ -243,9 +255,10 @@ void ProxyWorker::refuse(Listener& l, uv_stream_t* server) {
     close_it(&r->write, 0);
 }
 
-void ProxyWorker::on_finished(Connection* c) {
+void ProxyWorker::connection_finished(Connection* c) {
   // Deleting from inside the connection's last close callback: nothing touches it afterwards.
   connections_.erase(c);
+  if (connections_.empty()) uv_unref(reinterpret_cast<uv_handle_t*>(&deadline_tick_));
   shared_.connections.fetch_sub(1, std::memory_order_relaxed);
   if (shutting_down_ && connections_.empty()) drained();
 }

@@ -5,7 +5,6 @@
 #include <uv.h>
 
 #include <cstdint>
-#include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -48,11 +47,20 @@ struct ListenerContext {
   TranscriptErrorPolicy on_transcript_error = TranscriptErrorPolicy::close;
 };
 
+class Connection;
+
+// Who owns the connections of a loop (ProxyWorker): told when one may be deleted.
+class ConnectionOwner {
+ public:
+  virtual ~ConnectionOwner() = default;
+  // From the connection's last close callback: nothing touches it afterwards.
+  virtual void connection_finished(Connection* c) = 0;
+};
+
 class Connection final : public LegOwner, public session::EventSink {
  public:
-  using Finished = std::function<void(Connection*)>;
   Connection(uv_loop_t* loop, const ListenerContext& context, std::string session_id,
-             Finished finished);
+             ConnectionOwner& owner);
   ~Connection() override;
 
   uv_stream_t* client_stream() { return client_.stream(); }
@@ -64,6 +72,10 @@ class Connection final : public LegOwner, public session::EventSink {
   // shutdown(), both sockets are closed at once; pending writes and connects are cancelled.
   void abort(const std::string& reason);
   const std::string& id() const { return id_; }
+  // Enforces the session's deadlines (connect, TLS handshake, idle, a line left unfinished, the
+  // close); the loop's owner calls it about once a second for every connection (one timer per
+  // loop instead of one per connection).
+  void check_deadlines();
 
  private:
   // LegOwner
@@ -82,32 +94,29 @@ class Connection final : public LegOwner, public session::EventSink {
   void try_next_address();
   static void on_resolved(uv_getaddrinfo_t* req, int status, addrinfo* res);
   static void on_connected(uv_connect_t* req, int status);
-  static void on_tick(uv_timer_t* t);
-  static void on_timer_closed(uv_handle_t* h);
-  void check_deadlines();
   // Applies --on-transcript-error once the writer has reported this session's file failed.
   void check_transcript();
   void begin_close();
   void maybe_finished();
+  // The upstream connection attempt is over (no request in flight, none to follow).
+  void end_connect_attempt();
   Leg& leg(Side s) { return s == Side::client ? client_ : server_; }
+  uv_loop_t* loop() { return client_.tcp()->loop; }
 
-  uv_loop_t* loop_;
+  // Only while connecting to the upstream: its requests and resolved addresses (~0.3 KiB that
+  // an established session does not keep).
+  struct ConnectAttempt;
+
   const ListenerContext& context_;
   std::string id_;
-  Finished finished_;
+  ConnectionOwner& owner_;
   Leg client_;
   Leg server_;
   std::shared_ptr<transcript::SessionTranscript> transcript_;
   std::unique_ptr<session::Session> session_;
-  uv_timer_t timer_;
-  uv_getaddrinfo_t resolve_req_;
-  uv_connect_t connect_req_;
-  addrinfo* addresses_ = nullptr;
-  addrinfo* next_address_ = nullptr;
-  std::string last_connect_error_;
-  int pending_ops_ = 0;     // resolve/connect requests in flight
-  bool resolving_ = false;  // resolve_req_ is in flight (it can be cancelled)
-  int open_handles_ = 3;    // client, server, timer
+  std::unique_ptr<ConnectAttempt> connect_;
+  int pending_ops_ = 0;    // resolve/connect requests in flight
+  int open_handles_ = 2;   // client, server
   bool closing_ = false;
   bool connecting_ = false;
   bool transcript_failure_handled_ = false;

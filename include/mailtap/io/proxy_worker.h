@@ -42,13 +42,13 @@ struct WorkerTls {
   std::shared_ptr<SSL_CTX> upstream_ctx;
 };
 
-class ProxyWorker {
+class ProxyWorker final : public ConnectionOwner {
  public:
   // Called on the worker's thread once it has shut down and its last session has closed.
   using Drained = std::function<void(ProxyWorker*)>;
 
   ProxyWorker(size_t index, WorkerShared& shared, WorkerTls tls, Drained drained);
-  ~ProxyWorker();
+  ~ProxyWorker() override;
   ProxyWorker(const ProxyWorker&) = delete;
   ProxyWorker& operator=(const ProxyWorker&) = delete;
 
@@ -87,7 +87,8 @@ class ProxyWorker {
   static void on_request(uv_async_t* a);
   static void on_loop_iteration(uv_handle_t* h);
   void refuse(Listener& l, uv_stream_t* server);
-  void on_finished(Connection* c);
+  void connection_finished(Connection* c) override;
+  static void on_deadline_tick(uv_timer_t* t);
   void drained();
 
   size_t index_;
@@ -103,6 +104,10 @@ class ProxyWorker {
   std::shared_ptr<transcript::TranscriptStage> stage_;
   uv_prepare_t before_poll_;
   uv_check_t after_poll_;
+  // Every second, each connection checks its deadlines: one timer for the loop, not one per
+  // connection (an idle session holds no timer handle). It keeps the loop alive only while there
+  // are connections, as their own timers did.
+  uv_timer_t deadline_tick_;
   bool shutting_down_ = false;
   bool drained_ = false;
 
