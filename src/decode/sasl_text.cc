@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstdint>
 #include <cstdio>
+#include <cstring>
 
 namespace mailtap::decode::text {
 namespace {
@@ -36,9 +37,34 @@ size_t utf8_sequence_length(std::string_view s, size_t i) {
   return need;
 }
 
+// Bytes from the start that are printable ASCII or tab (kept as they are), eight at a time.
+size_t plain_ascii_prefix(std::string_view bytes) {
+  constexpr uint64_t kOnes = 0x0101010101010101ULL;
+  constexpr uint64_t kHighs = 0x8080808080808080ULL;
+  size_t i = 0;
+  for (; i + 8 <= bytes.size(); i += 8) {
+    uint64_t w;
+    std::memcpy(&w, bytes.data() + i, 8);
+    // Any byte below 0x20, at or above 0x7F (high bit, or DEL: 0x7F + 1 sets it): look closer.
+    const uint64_t below_space = (w - kOnes * 0x20) & ~w & kHighs;
+    const uint64_t high_or_del = (w | (w + kOnes)) & kHighs;
+    if ((below_space | high_or_del) != 0) break;
+  }
+  while (i < bytes.size()) {
+    const auto b = static_cast<unsigned char>(bytes[i]);
+    if ((b < 0x20 && b != '\t') || b >= 0x7F) break;
+    ++i;
+  }
+  return i;
+}
+
 }  // namespace
 
 std::string json_safe(std::string_view bytes, size_t max_bytes) {
+  // Nearly every value is short printable ASCII: one copy.
+  if (bytes.size() <= max_bytes && plain_ascii_prefix(bytes) == bytes.size()) {
+    return std::string(bytes);
+  }
   std::string out;
   out.reserve(bytes.size() < max_bytes ? bytes.size() : max_bytes);
   size_t i = 0;
@@ -78,11 +104,7 @@ std::string json_safe(std::string_view bytes, size_t max_bytes) {
 }
 
 std::string make_json_safe(std::string&& bytes, size_t max_bytes) {
-  if (bytes.size() <= max_bytes &&
-      std::all_of(bytes.begin(), bytes.end(), [](char ch) {
-        const auto b = static_cast<unsigned char>(ch);
-        return (b >= 0x20 && b < 0x7F) || b == '\t';
-      })) {
+  if (bytes.size() <= max_bytes && plain_ascii_prefix(bytes) == bytes.size()) {
     return std::move(bytes);
   }
   return json_safe(bytes, max_bytes);

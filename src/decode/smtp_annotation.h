@@ -36,8 +36,12 @@ class Annotation {
     size_t length;
     std::string text;
   };
-  std::vector<nlohmann::json> decoded_;
-  std::vector<std::string> notes_;
+  // Nearly every event has one decoded unit and one note: the first of each is kept inline (no
+  // vector allocated per event), the rest in order after it.
+  nlohmann::json first_decoded_;
+  std::vector<nlohmann::json> more_decoded_;
+  std::string first_note_;
+  std::vector<std::string> more_notes_;
   std::vector<nlohmann::json> warnings_;  // no allocation for the usual event without any
   std::vector<Replacement> replacements_;
 };

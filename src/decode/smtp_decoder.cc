@@ -264,8 +264,8 @@ class SmtpDecoder final : public SessionDecoder {
       a.warn("smtp_pregreet",
              "client sent a command before the server's greeting (RFC 5321 3.1: it must wait)");
     }
-    nlohmann::json decoded = {{"command", cmd.verb}, {"args", cmd.args}};
-    std::string note = cmd.note;
+    nlohmann::json decoded = {{"command", cmd.verb}, {"args", std::move(cmd.args)}};
+    std::string note = std::move(cmd.note);
     a.add_warnings(cmd.warnings);
     size_t limit = cmd.verb == "AUTH" ? kMaxAuthLine : kMaxCommandLine;
     if (line.size() > limit) {
@@ -536,9 +536,9 @@ class SmtpDecoder final : public SessionDecoder {
                             Annotation& a, const std::string& base_note) {
     if (reply.code != 250) return base_note;
     nlohmann::json parsed = parse_ehlo_capabilities(reply);
-    d["capabilities"] = parsed["capabilities"];
+    capabilities_ = std::move(parsed["capabilities"]);
+    d["capabilities"] = capabilities_;
     if (parsed.contains("domain")) d["domain"] = parsed["domain"];
-    capabilities_ = parsed["capabilities"];
     const nlohmann::json& caps = d["capabilities"];
     std::string listed;
     for (const auto& keyword : parsed["keywords"]) {
