@@ -1,6 +1,7 @@
 #include "mailtap/tls/buffer_bio.h"
 
 #include <openssl/bio.h>
+#include <openssl/ssl.h>
 
 #include <algorithm>
 #include <cstring>
@@ -52,10 +53,15 @@ int buffer_create(BIO* bio) {
   return 1;
 }
 
+int buffer_method_type() {
+  static const int type = BIO_get_new_index() | BIO_TYPE_SOURCE_SINK;
+  return type;
+}
+
 const BIO_METHOD* buffer_method() {
   // Created once and kept for the life of the process, as OpenSSL's own methods are.
   static BIO_METHOD* method = [] {
-    BIO_METHOD* m = BIO_meth_new(BIO_get_new_index() | BIO_TYPE_SOURCE_SINK, "mailtap buffer");
+    BIO_METHOD* m = BIO_meth_new(buffer_method_type(), "mailtap buffer");
     if (m) {
       BIO_meth_set_read_ex(m, buffer_read);
       BIO_meth_set_write_ex(m, buffer_write);
@@ -75,6 +81,12 @@ BIO* new_buffer_bio(BufferBioState* state) {
   BIO* bio = BIO_new(method);
   if (bio) BIO_set_data(bio, state);
   return bio;
+}
+
+BufferBioState* buffer_bio_state(const SSL* ssl) {
+  BIO* bio = ssl ? SSL_get_rbio(ssl) : nullptr;
+  if (!bio || BIO_method_type(bio) != buffer_method_type()) return nullptr;
+  return state_of(bio);
 }
 
 }  // namespace mailtap::tls

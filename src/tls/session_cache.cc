@@ -38,11 +38,6 @@ int cache_index() {
   return index;
 }
 
-int key_index() {
-  static const int index = SSL_get_ex_new_index(0, nullptr, nullptr, nullptr, nullptr);
-  return index;
-}
-
 SessionCache* cache_of(SSL_CTX* ctx) {
   return static_cast<SessionCache*>(SSL_CTX_get_ex_data(ctx, cache_index()));
 }
@@ -50,7 +45,7 @@ SessionCache* cache_of(SSL_CTX* ctx) {
 // Called for every session (TLS 1.3: every NewSessionTicket) of a successful handshake.
 // Returning 1 keeps the reference OpenSSL hands over.
 int on_new_session(SSL* ssl, SSL_SESSION* session) noexcept {
-  const auto* key = static_cast<const std::string*>(SSL_get_ex_data(ssl, key_index()));
+  const std::string* key = client_session_key(ssl);
   SessionCache* cache = cache_of(SSL_get_SSL_CTX(ssl));
   if (!key || key->empty() || !cache || !SSL_SESSION_is_resumable(session)) return 0;
   try {
@@ -75,12 +70,11 @@ bool enable_client_session_cache(SSL_CTX* ctx) {
   return true;
 }
 
-void resume_client_session(SSL* ssl, const std::string* key) {
-  if (!key || key->empty()) return;
-  SSL_set_ex_data(ssl, key_index(), const_cast<std::string*>(key));
+void resume_client_session(SSL* ssl, const std::string& key) {
+  if (key.empty()) return;
   SessionCache* cache = cache_of(SSL_get_SSL_CTX(ssl));
   if (!cache) return;
-  auto it = cache->sessions.find(*key);
+  auto it = cache->sessions.find(key);
   if (it == cache->sessions.end()) return;
   // OpenSSL marks a session not resumable when its connection was freed without our
   // close_notify (the peer may have seen a truncated stream); such a session is dropped.

@@ -34,9 +34,8 @@ int on_servername(SSL* ssl, int*, void*) {
 }
 
 // Returns 1 with a leaf, CA chain and key installed on `ssl`, 0 to abort the handshake.
-int install_leaf(SSL* ssl, void*) noexcept {
-  auto* state =
-      static_cast<detail::ServerLeafState*>(SSL_get_ex_data(ssl, detail::server_state_index()));
+int install_leaf(SSL* ssl, void* arg) noexcept {
+  auto* state = static_cast<detail::ServerLeafState*>(arg);
   try {
     auto* ca = static_cast<CaHandle*>(SSL_CTX_get_ex_data(SSL_get_SSL_CTX(ssl), ca_index()));
     if (!ca || !*ca) {
@@ -73,9 +72,12 @@ void apply_common_settings(SSL_CTX* ctx) {
 
 }  // namespace
 
-int detail::server_state_index() {
-  static const int index = SSL_get_ex_new_index(0, nullptr, nullptr, nullptr, nullptr);
-  return index;
+void detail::set_server_leaf_state(SSL* ssl, ServerLeafState* state) {
+  // Only on a client-facing context (it carries the CA): another server context keeps its own
+  // certificate and callback. Set per SSL (its CERT is its own copy of the context's), so no
+  // ex_data slot is needed.
+  if (!SSL_CTX_get_ex_data(SSL_get_SSL_CTX(ssl), ca_index())) return;
+  SSL_set_cert_cb(ssl, install_leaf, state);
 }
 
 std::shared_ptr<SSL_CTX> make_client_facing_context(std::shared_ptr<CertAuthority> ca,

@@ -9,7 +9,9 @@
 
 #include <algorithm>
 #include <cstring>
+#include <mutex>
 #include <optional>
+#include <unordered_set>
 
 #include "mailtap/tls/buffer_bio.h"
 #include "mailtap/tls/openssl_handles.h"
@@ -108,45 +110,74 @@ class PlaintextBuffer {
   size_t capacity_ = 0;
 };
 
-// SSL ex_data slot pointing back at the endpoint, for the verify callback.
-int endpoint_index() {
-  static const int index = SSL_get_ex_new_index(0, nullptr, nullptr, nullptr, nullptr);
-  return index;
+// Resumption keys are few (one per upstream name, port and verify setting) and every connection
+// to the same upstream has the same one: they are kept once for the process, and each endpoint
+// points at its key instead of holding a copy. Never erased (an SSL may still point at one);
+// bounded, beyond which an endpoint keeps its own copy.
+const std::string* shared_session_key(const std::string& key) {
+  constexpr size_t kMaxSharedKeys = 4096;
+  static std::mutex mutex;
+  static std::unordered_set<std::string> keys;  // nodes do not move: pointers stay valid
+  std::lock_guard lock(mutex);
+  auto it = keys.find(key);
+  if (it != keys.end()) return &*it;
+  if (keys.size() >= kMaxSharedKeys) return nullptr;
+  return &*keys.insert(key).first;
+}
+
+const std::string& no_error() {
+  static const std::string empty;
+  return empty;
 }
 
 }  // namespace
 
 struct TlsEndpoint::Impl {
-  Role role = Role::client;
   SslPtr ssl;
   BufferBioState wire;  // ciphertext in (borrowed from the caller during a feed) and out
   std::string backlog;  // ciphertext OpenSSL has not read yet when a feed returned
-  ClientOptions client_options;
-  std::string session_key;  // resumption: which cached sessions this connection may use
+  std::string held_plaintext;    // written before the handshake completed
+  PlaintextBuffer plaintext_in;  // decrypted, waiting for the application
+  // Client role: the name verified and sent as SNI, and the resumption key (which cached
+  // sessions this connection may use and where its own go): shared, or own_session_key.
+  std::string server_name;
+  const std::string* session_key = nullptr;
+  std::unique_ptr<std::string> own_session_key;
   // Server role, until the handshake completes: read by the context's certificate callback.
   // Freed afterwards (with the upstream certificate it mirrors): an idle session keeps none.
   std::unique_ptr<detail::ServerLeafState> server_state;
+  // What went wrong, allocated when something does (an established session holds none).
+  struct Failure {
+    std::string error;
+    // The upstream certificate that failed verification (OpenSSL keeps no peer certificate
+    // then).
+    std::unique_ptr<CertificateInfo> rejected_certificate;
+  };
+  std::unique_ptr<Failure> failure;
 
-  std::string held_plaintext;    // written before the handshake completed
-  PlaintextBuffer plaintext_in;  // decrypted, waiting for the application
+  Role role = Role::client;
+  bool verify = true;  // client role: the upstream's certificate is verified (no --insecure)
   bool started = false;
   bool handshake_done = false;
   bool failed = false;
   bool peer_closed = false;
   bool close_sent = false;
   bool in_cycle = false;
-  std::string error;
-  // The upstream certificate that failed verification (OpenSSL keeps no peer certificate then).
-  std::unique_ptr<CertificateInfo> rejected_certificate;
+
+  Failure& failure_state() {
+    if (!failure) failure = std::make_unique<Failure>();
+    return *failure;
+  }
 
   static int on_verify(int preverify_ok, X509_STORE_CTX* store) noexcept {
     if (preverify_ok) return 1;
     auto* ssl =
         static_cast<SSL*>(X509_STORE_CTX_get_ex_data(store, SSL_get_ex_data_X509_STORE_CTX_idx()));
-    auto* self = ssl ? static_cast<Impl*>(SSL_get_ex_data(ssl, endpoint_index())) : nullptr;
-    if (self && !self->rejected_certificate) {
+    BufferBioState* wire = buffer_bio_state(ssl);
+    auto* self = wire ? static_cast<Impl*>(wire->owner) : nullptr;
+    if (self && !(self->failure && self->failure->rejected_certificate)) {
       try {
-        self->rejected_certificate = std::make_unique<CertificateInfo>(
+        self->failure_state().rejected_certificate = std::make_unique<CertificateInfo>(
             describe_certificate(X509_STORE_CTX_get0_cert(store)));
       } catch (...) {
         // Only used to word the error message; the verification fails either way.
@@ -164,6 +195,7 @@ struct TlsEndpoint::Impl {
     ERR_clear_error();
     if (!ctx) return fail_with("no TLS context for the " + std::string(peer_name()) + " leg");
     ssl.reset(SSL_new(ctx));
+    wire.owner = this;
     BIO* bio = ssl ? new_buffer_bio(&wire) : nullptr;
     if (!bio) {
       ssl.reset();
@@ -176,16 +208,17 @@ struct TlsEndpoint::Impl {
 
   bool fail_with(std::string message) {
     failed = true;
-    if (error.empty()) error = std::move(message);
+    Failure& f = failure_state();
+    if (f.error.empty()) f.error = std::move(message);
     return false;
   }
 
   void fail_handshake(int ssl_error) {
     OpenSslErrors errors = drain_openssl_errors();
     if (role == Role::client) {
-      long verify = SSL_get_verify_result(ssl.get());
-      if (client_options.verify && verify != X509_V_OK) {
-        fail_with(upstream_verify_message(verify));
+      long result = SSL_get_verify_result(ssl.get());
+      if (verify && result != X509_V_OK) {
+        fail_with(upstream_verify_message(result));
         return;
       }
     } else if (server_state && !server_state->error.empty()) {
@@ -203,9 +236,9 @@ struct TlsEndpoint::Impl {
     message += X509_verify_cert_error_string(verify);
     if (verify == X509_V_ERR_HOSTNAME_MISMATCH || verify == X509_V_ERR_IP_ADDRESS_MISMATCH) {
       message += " (";
-      if (rejected_certificate) {
-        message += "the certificate is for " + join_names(*rejected_certificate) + ", not " +
-                   client_options.server_name + "; ";
+      if (failure && failure->rejected_certificate) {
+        message += "the certificate is for " + join_names(*failure->rejected_certificate) +
+                   ", not " + server_name + "; ";
       }
       message += "connect by a name the certificate lists, or --insecure)";
     } else if (verify == X509_V_ERR_CERT_HAS_EXPIRED || verify == X509_V_ERR_CERT_NOT_YET_VALID) {
@@ -264,7 +297,7 @@ struct TlsEndpoint::Impl {
     handshake_done = true;
     if (role == Role::server) {
       // The leaf is installed; the certificate callback never runs again (no renegotiation).
-      SSL_set_ex_data(ssl.get(), detail::server_state_index(), nullptr);
+      detail::set_server_leaf_state(ssl.get(), nullptr);
       server_state.reset();
     }
   }
@@ -283,11 +316,11 @@ struct TlsEndpoint::Impl {
     if (alpn) info.alpn.assign(reinterpret_cast<const char*>(alpn), alpn_length);
     info.session_reused = SSL_session_reused(ssl.get()) == 1;
     if (role == Role::client) {
-      if (!is_ip_literal(client_options.server_name)) info.sni = client_options.server_name;
+      if (!is_ip_literal(server_name)) info.sni = server_name;
       if (const X509* peer = SSL_get0_peer_certificate(ssl.get())) {
         info.peer_certificate = describe_certificate(peer);
       }
-      info.verification = client_options.verify ? "verified" : "skipped (--insecure)";
+      info.verification = verify ? "verified" : "skipped (--insecure)";
     } else {
       const char* sni = SSL_get_servername(ssl.get(), TLSEXT_NAMETYPE_host_name);
       info.sni = sni ? sni : "";
@@ -384,7 +417,7 @@ std::unique_ptr<TlsEndpoint> TlsEndpoint::make_server(SSL_CTX* ctx, const LeafSp
   impl->server_state->spec = spec;
   if (impl->attach(ctx)) {
     SSL_set_accept_state(impl->ssl.get());
-    SSL_set_ex_data(impl->ssl.get(), detail::server_state_index(), impl->server_state.get());
+    detail::set_server_leaf_state(impl->ssl.get(), impl->server_state.get());
   }
   return std::unique_ptr<TlsEndpoint>(new TlsEndpoint(std::move(impl)));
 }
@@ -392,7 +425,8 @@ std::unique_ptr<TlsEndpoint> TlsEndpoint::make_server(SSL_CTX* ctx, const LeafSp
 std::unique_ptr<TlsEndpoint> TlsEndpoint::make_client(SSL_CTX* ctx, const ClientOptions& options) {
   auto impl = std::make_unique<Impl>();
   impl->role = Role::client;
-  impl->client_options = options;
+  impl->server_name = options.server_name;
+  impl->verify = options.verify;
   if (impl->attach(ctx)) {
     SSL* ssl = impl->ssl.get();
     SSL_set_connect_state(ssl);
@@ -402,7 +436,6 @@ std::unique_ptr<TlsEndpoint> TlsEndpoint::make_client(SSL_CTX* ctx, const Client
     // RFC 6066: SNI carries host names only, never IP literals.
     if (!name.empty() && !ip) ok = SSL_set_tlsext_host_name(ssl, name.c_str()) == 1;
     if (options.verify) {
-      SSL_set_ex_data(ssl, endpoint_index(), impl.get());
       SSL_set_verify(ssl, SSL_VERIFY_PEER, &Impl::on_verify);
       if (ip) {
         ok = ok &&
@@ -417,11 +450,15 @@ std::unique_ptr<TlsEndpoint> TlsEndpoint::make_client(SSL_CTX* ctx, const Client
     }
     if (!options.resumption_key.empty()) {
       // Never resume a session made with --insecure on a connection that verifies.
-      impl->session_key =
+      std::string key =
           options.resumption_key + "|" + name + "|" + (options.verify ? "verified" : "insecure");
-      resume_client_session(ssl, &impl->session_key);
+      impl->session_key = shared_session_key(key);
+      if (!impl->session_key) {
+        impl->own_session_key = std::make_unique<std::string>(std::move(key));
+        impl->session_key = impl->own_session_key.get();
+      }
+      resume_client_session(ssl, *impl->session_key);
     }
-    std::string().swap(impl->client_options.resumption_key);  // folded into session_key
     if (!ok) impl->fail_with(with_openssl_errors("cannot use '" + name + "' as the upstream name"));
   }
   return std::unique_ptr<TlsEndpoint>(new TlsEndpoint(std::move(impl)));
@@ -446,7 +483,9 @@ void TlsEndpoint::feed_encrypted(std::string_view bytes) {
   }
   impl.cycle();
   if (impl.wire.input.empty() || impl.failed || impl.peer_closed) {
-    impl.backlog.clear();  // consumed, or nothing will ever read it
+    // Consumed, or nothing will ever read it; its memory goes too (up to a record's worth an
+    // idle session would otherwise keep after a transfer).
+    if (!impl.backlog.empty()) std::string().swap(impl.backlog);
   } else {
     std::string rest(impl.wire.input);
     impl.backlog.swap(rest);
@@ -519,13 +558,18 @@ bool TlsEndpoint::failed() const {
   return impl_->failed;
 }
 const std::string& TlsEndpoint::error() const {
-  return impl_->error;
+  return impl_->failure ? impl_->failure->error : no_error();
 }
 bool TlsEndpoint::peer_closed() const {
   return impl_->peer_closed;
 }
 TlsInfo TlsEndpoint::info() const {
   return impl_->handshake_done ? impl_->describe() : TlsInfo{};
+}
+
+const std::string* client_session_key(const SSL* ssl) {
+  BufferBioState* wire = buffer_bio_state(ssl);
+  return wire ? static_cast<TlsEndpoint::Impl*>(wire->owner)->session_key : nullptr;
 }
 
 }  // namespace mailtap::tls

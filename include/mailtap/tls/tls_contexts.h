@@ -28,12 +28,14 @@ std::shared_ptr<SSL_CTX> make_upstream_context(const UpstreamTrust& trust, std::
 
 namespace detail {
 // What a server-role SSL carries for the certificate callback of the client-facing context:
-// owned by the TlsEndpoint, reached through SSL ex_data slot server_state_index().
+// owned by the TlsEndpoint, given to the callback as its argument (set_server_leaf_state).
 struct ServerLeafState {
   LeafSpec spec;
   std::string error;  // set when no leaf could be installed
 };
-int server_state_index();
+// Makes the client-facing context's certificate callback use `state` for `ssl` (nullptr: none
+// any more, as with an SSL that never had one).
+void set_server_leaf_state(SSL* ssl, ServerLeafState* state);
 }  // namespace detail
 
 }  // namespace mailtap::tls

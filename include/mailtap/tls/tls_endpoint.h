@@ -67,6 +67,8 @@ class TlsEndpoint {
 
  private:
   struct Impl;
+  // The session cache asks an endpoint's SSL for its resumption key (session_cache.h).
+  friend const std::string* client_session_key(const SSL* ssl);
   explicit TlsEndpoint(std::unique_ptr<Impl> impl);
   std::unique_ptr<Impl> impl_;
 };
