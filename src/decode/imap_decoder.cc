@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "imap_annotation.h"
+#include "json_object.h"
 #include "mailtap/decode/imap_command.h"
 #include "mailtap/decode/imap_response.h"
 #include "mailtap/decode/imap_session_state.h"
@@ -90,11 +91,8 @@ void edit_secrets(imap::Annotation& a, const std::vector<imap::Secret>& secrets,
 }
 
 json literal_json(const Piece& p, uint64_t size) {
-  return {{"index", p.segment},
-          {"offset", p.offset},
-          {"length", p.event_end - p.event_begin},
-          {"size", size},
-          {"complete", p.literal_complete}};
+  return json_object("index", p.segment, "offset", p.offset, "length", p.event_end - p.event_begin,
+                     "size", size, "complete", p.literal_complete);
 }
 
 class ImapDecoder final : public SessionDecoder {
@@ -297,7 +295,7 @@ void ImapDecoder::client_piece(ClientSide& side, const Event& e, const Piece& p,
     case Piece::Kind::literal: {
       const auto& lits = side.stream.current().literals;
       uint64_t size = p.stored && p.segment < lits.size() ? lits[p.segment].marker.size : 0;
-      json d = {{"literal", literal_json(p, size)}};
+      json d = json_object("literal", literal_json(p, size));
       if (!side.literal_owner.empty()) d["for"] = text::json_safe(side.literal_owner, 100);
       std::string note = "literal data for " + side.literal_owner + ": " + literal_range(p, size);
       if (side.literal_role == imap::LiteralRole::secret) {
@@ -493,12 +491,12 @@ void ImapDecoder::server_piece(ServerSide& side, const Event& e, const Piece& p,
                                imap::Annotation& a, bool live) {
   switch (p.kind) {
     case Piece::Kind::partial_line:
-      a.add(json{{"partial_line", true}}, "the start of a server line (decoded when complete)");
+      a.add(json_object("partial_line", true), "the start of a server line (decoded when complete)");
       return;
     case Piece::Kind::literal: {
       const auto& lits = side.stream.current().literals;
       uint64_t size = p.stored && p.segment < lits.size() ? lits[p.segment].marker.size : 0;
-      json d = {{"literal", literal_json(p, size)}};
+      json d = json_object("literal", literal_json(p, size));
       if (!side.literal_owner.empty()) d["for"] = text::json_safe(side.literal_owner, 100);
       std::string what = side.literal_item.empty() ? "literal data" : side.literal_item;
       std::string note = side.literal_owner + ": " + what + ", " + literal_range(p, size);
@@ -528,7 +526,7 @@ void ImapDecoder::server_piece(ServerSide& side, const Event& e, const Piece& p,
           side.literal_owner += " " + r->type;
         }
         uint64_t size = line.literals.back().marker.size;
-        json d = {{"continued", true}, {"literal_follows", size}};
+        json d = json_object("continued", true, "literal_follows", size);
         if (r) d["type"] = text::json_safe(r->type, 60);
         if (!side.literal_item.empty()) d["item"] = side.literal_item;
         a.add(std::move(d), side.literal_owner + ": " +

@@ -5,6 +5,7 @@
 #include <cstring>
 
 #include "mailtap/decode/sasl.h"
+#include "json_object.h"
 #include "sasl_text.h"
 
 namespace mailtap::decode {
@@ -254,7 +255,7 @@ nlohmann::json MessageSummarizer::parse_headers() const {
 }
 
 nlohmann::json MessageSummarizer::summary() const {
-  nlohmann::json s = {{"size", size_}};
+  nlohmann::json s = json_object("size", size_);
   if (dot_stuffed_) s["wire_size"] = wire_size_;
   if (sha_) {
     // Digest a copy, so that summary() can be called before the message is complete.

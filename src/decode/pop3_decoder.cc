@@ -18,6 +18,7 @@
 #include "mailtap/decode/pop3_vocabulary.h"
 #include "mailtap/decode/redaction.h"
 #include "mailtap/decode/sasl.h"
+#include "json_object.h"
 #include "sasl_text.h"
 
 namespace mailtap::decode {
@@ -221,7 +222,7 @@ void Pop3Decoder::client_line(const Event& e, const pop3::LineReader::Line& line
     return;
   }
   pop3::Command cmd = pop3::parse_command(t);
-  json d = {{"command", text::json_safe(cmd.verb, 40)}};
+  json d = json_object("command", text::json_safe(cmd.verb, 40));
   if (!cmd.arg.empty() && cmd.verb != "PASS") d["args"] = text::json_safe(cmd.arg, 300);
   std::string note = pop3::describe_command(cmd, options_.reveal_secrets);
   Pending p;
@@ -306,8 +307,8 @@ void Pop3Decoder::server_bytes(const Event& e, Annotation& a) {
       uint64_t got = body_.wire_size() - before;
       if (got > 0) {
         std::string what = open_ ? open_->verb + " " + open_->arg : std::string("message");
-        a.add(json{{"body", {{"offset", before}, {"length", got}}},
-                   {"for", text::json_safe(what, 100)}},
+        a.add(json_object("body", json_object("offset", before, "length", got), "for",
+                          text::json_safe(what, 100)),
               "message content for " + text::json_safe(what, 100) + ", bytes " +
                   std::to_string(before) + "-" + std::to_string(before + got));
       }
@@ -362,7 +363,7 @@ void Pop3Decoder::status_line(const Event& e, const pop3::LineReader::Line& line
 
 void Pop3Decoder::reply(const Event& e, const pop3::Reply& r, Annotation& a) {
   bool ok = r.kind == pop3::Reply::Kind::ok;
-  json d = {{"status", ok ? "+OK" : "-ERR"}, {"text", text::json_safe(r.text, 500)}};
+  json d = json_object("status", ok ? "+OK" : "-ERR", "text", text::json_safe(r.text, 500));
   if (!r.code.empty()) {
     d["code"] = text::json_safe(r.code, 60);
     std::string meaning = pop3::describe_resp_code(r.code);

@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "mailtap/transcript/bytes_codec.h"
+#include "json_object.h"
 #include "sasl_text.h"
 
 namespace mailtap::decode::smtp_detail {
@@ -34,8 +35,8 @@ void Annotation::add(nlohmann::json decoded, std::string note) {
 }
 
 void Annotation::warn(std::string code, std::string message) {
-  warnings_.push_back({{"code", text::json_safe(code, 64)},
-                       {"message", text::json_safe(message, kMaxWarningBytes)}});
+  warnings_.push_back(json_object("code", text::json_safe(code, 64), "message",
+                                  text::json_safe(message, kMaxWarningBytes)));
 }
 
 void Annotation::add_warnings(const nlohmann::json& warnings) {

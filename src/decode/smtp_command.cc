@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <vector>
 
+#include "json_object.h"
 #include "sasl_text.h"
 
 namespace mailtap::decode {
@@ -15,7 +16,7 @@ namespace {
 using text::json_safe;
 
 void warn(SmtpCommand& c, std::string code, std::string message) {
-  c.warnings.push_back({{"code", std::move(code)}, {"message", std::move(message)}});
+  c.warnings.push_back(json_object("code", std::move(code), "message", std::move(message)));
 }
 
 std::string in_quotes(std::string_view s) { return "\"" + json_safe(s, 200) + "\""; }

@@ -14,6 +14,7 @@
 #include <optional>
 #include <vector>
 
+#include "json_object.h"
 #include "mailtap/decode/message_summary.h"
 #include "mailtap/decode/redaction.h"
 #include "mailtap/decode/sasl.h"
@@ -150,7 +151,7 @@ class SmtpDecoder final : public SessionDecoder {
         case FrameKind::body: {
           uint64_t offset = message_ ? message_->wire_size() : 0;
           on_message_body(event.bytes, a);
-          a.add({{"content", {{"offset", offset}, {"length", event.bytes.size()}}}},
+          a.add(json_object("content", json_object("offset", offset, "length", event.bytes.size())),
                 "message content sent after DATA, as on the wire (lines starting with \".\" "
                 "carry an extra dot); the final \".\" line sums it up");
           return;
@@ -264,7 +265,7 @@ class SmtpDecoder final : public SessionDecoder {
       a.warn("smtp_pregreet",
              "client sent a command before the server's greeting (RFC 5321 3.1: it must wait)");
     }
-    nlohmann::json decoded = {{"command", cmd.verb}, {"args", std::move(cmd.args)}};
+    nlohmann::json decoded = json_object("command", cmd.verb, "args", std::move(cmd.args));
     std::string note = std::move(cmd.note);
     a.add_warnings(cmd.warnings);
     size_t limit = cmd.verb == "AUTH" ? kMaxAuthLine : kMaxCommandLine;
@@ -332,7 +333,7 @@ class SmtpDecoder final : public SessionDecoder {
     if (!server_.pending.empty() && server_.pending.front().verb == "AUTH") {
       server_.pending.front().time_us = event.time_us;
     }
-    a.add({{"sasl", step.decoded}}, step.note);
+    a.add(json_object("sasl", std::move(step.decoded)), std::move(step.note));
   }
 
   void warn_credentials_before_tls(const Event& event, const std::string& mechanism,
@@ -380,7 +381,7 @@ class SmtpDecoder final : public SessionDecoder {
       note += " (" + std::to_string(message_->wire_size()) +
               " bytes on the wire: lines starting with \".\" were sent with an extra dot)";
     }
-    a.add({{"end_of_message", true}, {"message", message_->summary()}}, std::move(note));
+    a.add(json_object("end_of_message", true, "message", message_->summary()), std::move(note));
     message_.reset();
     in_data_ = false;
   }
@@ -390,7 +391,7 @@ class SmtpDecoder final : public SessionDecoder {
     bdat_message_->feed(bytes);
     bdat_remaining_ -= std::min<uint64_t>(bdat_remaining_, bytes.size());
     if (bdat_remaining_ == 0 && bdat_last_) {
-      a.add({{"end_of_message", true}, {"message", bdat_message_->summary()}},
+      a.add(json_object("end_of_message", true, "message", bdat_message_->summary()),
             "End of message (last BDAT chunk): " + bdat_message_->describe());
       bdat_message_.reset();
       bdat_last_ = false;
@@ -426,7 +427,7 @@ class SmtpDecoder final : public SessionDecoder {
       int code = c.assembler.pending_code();
       bool ehlo = from_server && !server_.pending.empty() && code == 250 &&
                   (server_.pending.front().verb == "EHLO" || server_.pending.front().verb == "LHLO");
-      a.add({{"code", code}, {"continued", true}},
+      a.add(json_object("code", code, "continued", true),
             ehlo ? explain_ehlo_line(text::strip_eol(line), index)
                  : std::to_string(code) + "-: one line of a multi-line reply; the line with \"" +
                        std::to_string(code) + " \" (a space after the code) ends it");
@@ -436,7 +437,7 @@ class SmtpDecoder final : public SessionDecoder {
   }
 
   void on_reply(const Event& event, const SmtpReply& reply, bool from_server, Annotation& a) {
-    nlohmann::json d = {{"code", reply.code}, {"lines", reply.lines}};
+    nlohmann::json d = json_object("code", reply.code, "lines", reply.lines);
     if (reply.line_count > reply.lines.size()) {
       d["lines_not_kept"] = reply.line_count - reply.lines.size();
     }
@@ -481,7 +482,7 @@ class SmtpDecoder final : public SessionDecoder {
     }
     greeting_seen_ = true;  // a transcript may start after the greeting
     Pending& front = server_.pending.front();
-    d["answers"] = {{"command", front.verb}, {"seq", front.seq}};
+    d["answers"] = json_object("command", front.verb, "seq", front.seq);
     d["latency_us"] = event.time_us - front.time_us;
     std::string verb = front.verb;
     if (reply.code == 334 && verb == "AUTH" && sasl_) {

@@ -3,6 +3,8 @@
 #include <array>
 #include <utility>
 
+#include "json_object.h"
+
 namespace mailtap::decode {
 namespace {
 
@@ -212,7 +214,7 @@ nlohmann::json describe_enhanced_code(std::string_view code) {
   int subject = read_number(code, i, 3);
   ++i;
   int detail = read_number(code, i, 3);
-  nlohmann::json j = {{"code", std::string(code)}, {"class", std::string(class_words(cls))}};
+  nlohmann::json j = json_object("code", std::string(code), "class", std::string(class_words(cls)));
   if (subject >= 0 && subject < static_cast<int>(kSubjects.size())) {
     j["subject"] = std::string(kSubjects[static_cast<size_t>(subject)]);
   }
