@@ -146,7 +146,26 @@ bool is_valid_utf8(std::string_view text) {
   return true;
 }
 
+// Appends `text` quoted when it is short and needs neither an escape nor a UTF-8 check (printable
+// ASCII but '"' and '\\'): keys, words and most decoded values. One look at each byte and one
+// append, instead of the check, then the escaping loop.
+inline bool append_short_plain(std::string& out, std::string_view text) {
+  if (text.size() > 64) return false;
+  for (const char ch : text) {
+    const auto c = static_cast<unsigned char>(ch);
+    if (c < 0x20 || c >= 0x7f || c == '"' || c == '\\') return false;
+  }
+  const size_t at = out.size();
+  out.resize(at + text.size() + 2);
+  char* p = out.data() + at;
+  p[0] = '"';
+  std::memcpy(p + 1, text.data(), text.size());
+  p[text.size() + 1] = '"';
+  return true;
+}
+
 void append_string(std::string& out, std::string_view text) {
+  if (append_short_plain(out, text)) return;
   if (is_valid_utf8(text)) {
     append_json_text(out, text);
   } else {
