@@ -235,7 +235,7 @@ LiteralRole client_literal_role(const Command& cmd, size_t literal_index) {
 }
 
 void describe_command(Command& cmd, const LogicalLine& line, const DecodeOptions& options) {
-  const std::string& n = cmd.name;
+  const std::string_view n = cmd.name;  // compared with many names: length first
   const auto& a = cmd.args;
   const std::string who =
       text::concat(text::json_safe(cmd.tag, 40), " ", text::json_safe(n, 40), ": the client ");

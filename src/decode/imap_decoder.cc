@@ -712,7 +712,7 @@ void ImapDecoder::completion_effects(imap::Response& r, const Event& e, json& d,
                text.empty() ? "" : ")", code_note ? "; " : "",
                code_note ? std::string_view(r.code_note) : std::string_view());
   bool ok = r.status == "OK";
-  const std::string& n = c->name;
+  const std::string_view n = c->name;  // compared with many names: length first
   if ((n == "SELECT" || n == "EXAMINE") && ok) {
     json state = std::move(c->mailbox_state);
     imap::absorb_mailbox_state(r, state);

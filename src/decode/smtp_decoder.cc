@@ -590,20 +590,20 @@ class SmtpDecoder final : public SessionDecoder {
            (meaning.empty() ? "an extension mailtap has no description for" : meaning);
   }
 
-  static std::string first_line(const SmtpReply& reply) {
-    return reply.lines.empty() ? std::string() : reply.lines[0];
+  static const std::string& first_line(const SmtpReply& reply) {
+    static const std::string kNone;
+    return reply.lines.empty() ? kNone : reply.lines[0];
   }
 
   static std::string basic_reply_note(const SmtpReply& reply) {
     if (reply.code < 0) return "Malformed reply";
     std::string note = std::to_string(reply.code);
     note += ": " + smtp_reply_meaning(reply.code);
-    if (reply.enhanced) {
+    // x.0.0 and x.y.0 only say "other ...": not worth the words in a note (nor the lookup).
+    if (reply.enhanced && reply.enhanced->size() >= 2 &&
+        reply.enhanced->compare(reply.enhanced->size() - 2, 2, ".0") != 0) {
       nlohmann::json e = describe_enhanced_code(*reply.enhanced);
-      // x.0.0 and x.y.0 only say "other ...": not worth the words in a note.
-      if (reply.enhanced->size() >= 2 && reply.enhanced->substr(reply.enhanced->size() - 2) != ".0") {
-        note += " (" + *reply.enhanced + ": " + e.value("meaning", std::string("unregistered")) + ")";
-      }
+      note += " (" + *reply.enhanced + ": " + e.value("meaning", std::string("unregistered")) + ")";
     }
     return note;
   }
