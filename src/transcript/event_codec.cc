@@ -103,8 +103,11 @@ enum class BytesAs { text, b64, replaced };
 // text and are not transcript text.
 bool write_data_event_line(std::string& out, const Event& event, uint64_t seq,
                            const nlohmann::json& annotation, bool annotated, BytesAs as) {
-  auto next = annotated ? annotation.cbegin() : nlohmann::json::const_iterator();
-  const auto last = annotated ? annotation.cend() : nlohmann::json::const_iterator();
+  // The annotation's std::map itself: nlohmann's iterators switch on the type at every step.
+  using Members = nlohmann::json::object_t;
+  const Members* members = annotated ? &annotation.get_ref<const Members&>() : nullptr;
+  auto next = members != nullptr ? members->cbegin() : Members::const_iterator();
+  const auto last = members != nullptr ? members->cend() : Members::const_iterator();
   bool first = true;
   auto separate = [&] {
     if (!first) out += ',';
@@ -114,13 +117,13 @@ bool write_data_event_line(std::string& out, const Event& event, uint64_t seq,
   auto annotation_up_to = [&](std::string_view name) {
     if (!annotated) return false;
     while (next != last) {
-      const std::string& key = next.key();
+      const std::string& key = next->first;
       const int order = std::string_view(key).compare(name);
       if (order > 0) return false;
       separate();
       append_json_string(out, key);
       out += ':';
-      append_json_line(out, next.value());
+      append_json_line(out, next->second);
       ++next;
       if (order == 0) return true;
     }
@@ -170,9 +173,9 @@ bool write_data_event_line(std::string& out, const Event& event, uint64_t seq,
   if (annotated) {
     while (next != last) {
       separate();
-      append_json_string(out, next.key());
+      append_json_string(out, next->first);
       out += ':';
-      append_json_line(out, next.value());
+      append_json_line(out, next->second);
       ++next;
     }
   }

@@ -189,12 +189,13 @@ void append_value(std::string& out, const json& value) {
     case json::value_t::object: {
       out += '{';
       bool first = true;
-      for (auto it = value.begin(); it != value.end(); ++it) {
+      // The std::map itself: nlohmann's iterators switch on the value's type at every step.
+      for (const auto& [key, member] : value.get_ref<const json::object_t&>()) {
         if (!first) out += ',';
         first = false;
-        append_string(out, it.key());
+        append_string(out, key);
         out += ':';
-        append_value(out, it.value());
+        append_value(out, member);
       }
       out += '}';
       return;
@@ -202,7 +203,7 @@ void append_value(std::string& out, const json& value) {
     case json::value_t::array: {
       out += '[';
       bool first = true;
-      for (const json& element : value) {
+      for (const json& element : value.get_ref<const json::array_t&>()) {
         if (!first) out += ',';
         first = false;
         append_value(out, element);
