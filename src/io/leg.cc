@@ -113,13 +113,13 @@ void Leg::write(std::string bytes) {
   if (hold_depth_ > 0) {
     // Small pieces (a reply's lines) join into one TLS record and one system call; a large one
     // is taken as it is (moved, not copied) after what came before.
-    if (held_.empty()) {
-      held_ = std::move(bytes);
-    } else if (held_.size() + bytes.size() <= kCoalesceBytes) {
-      held_.append(bytes);
+    if (!held_) {
+      held_ = std::make_unique<std::string>(std::move(bytes));
+    } else if (held_->size() + bytes.size() <= kCoalesceBytes) {
+      held_->append(bytes);
     } else {
       send_held();
-      held_ = std::move(bytes);
+      held_ = std::make_unique<std::string>(std::move(bytes));
     }
     return;
   }
@@ -144,9 +144,9 @@ void Leg::release_writes() {
 // Hands the held bytes on: encrypted into the TLS output (written by the next flush_tls), or to
 // the socket.
 void Leg::send_held() {
-  if (held_.empty()) return;
-  std::string bytes;
-  bytes.swap(held_);
+  if (!held_) return;
+  std::string bytes = std::move(*held_);
+  held_.reset();
   if (tls_) {
     tls_->write_plaintext(bytes);
   } else {
@@ -274,7 +274,7 @@ void Leg::maybe_close_handle() {
 
 void Leg::force_close() {
   closing_ = true;
-  std::string().swap(held_);
+  held_.reset();
   if (!uv_is_closing(reinterpret_cast<uv_handle_t*>(&tcp_)))
     uv_close(reinterpret_cast<uv_handle_t*>(&tcp_), &Leg::on_close);
 }

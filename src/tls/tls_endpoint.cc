@@ -136,7 +136,9 @@ struct TlsEndpoint::Impl {
   SslPtr ssl;
   BufferBioState wire;  // ciphertext in (borrowed from the caller during a feed) and out
   std::string backlog;  // ciphertext OpenSSL has not read yet when a feed returned
-  std::string held_plaintext;    // written before the handshake completed
+  // Written before the handshake completed (allocated then; null once sent, as it is in an
+  // established session).
+  std::unique_ptr<std::string> held_plaintext;
   PlaintextBuffer plaintext_in;  // decrypted, waiting for the application
   // Client role: the name verified and sent as SNI, and the resumption key (which cached
   // sessions this connection may use and where its own go): shared, or own_session_key.
@@ -390,10 +392,9 @@ struct TlsEndpoint::Impl {
       }
     }
     if (handshake_done && !failed) {
-      if (!held_plaintext.empty() && !close_sent) {
-        encrypt(held_plaintext);
-        held_plaintext.clear();
-        held_plaintext.shrink_to_fit();
+      if (held_plaintext && !close_sent) {
+        encrypt(*held_plaintext);
+        held_plaintext.reset();
       }
       // OpenSSL's RELEASE_BUFFERS mode frees the 16 KiB read buffer only after application data,
       // so a session idling right after its handshake (or a ticket) would keep it; free it
@@ -497,8 +498,9 @@ void TlsEndpoint::write_plaintext(std::string_view bytes) {
   // Ignored after a failure or after our close_notify: nothing can carry them any more.
   if (impl_->failed || impl_->close_sent || bytes.empty()) return;
   clear_stale_errors();
-  if (!impl_->handshake_done || !impl_->held_plaintext.empty()) {
-    impl_->held_plaintext.append(bytes);
+  if (!impl_->handshake_done || impl_->held_plaintext) {
+    if (!impl_->held_plaintext) impl_->held_plaintext = std::make_unique<std::string>();
+    impl_->held_plaintext->append(bytes);
     return;
   }
   impl_->encrypt(bytes);
@@ -510,9 +512,9 @@ void TlsEndpoint::close_notify() {
   impl_->close_sent = true;
   // Before the handshake there is no session to close; the caller just closes the socket.
   if (!impl_->handshake_done) return;
-  if (!impl_->held_plaintext.empty()) {
-    impl_->encrypt(impl_->held_plaintext);
-    impl_->held_plaintext.clear();
+  if (impl_->held_plaintext) {
+    impl_->encrypt(*impl_->held_plaintext);
+    impl_->held_plaintext.reset();
   }
   if (SSL_shutdown(impl_->ssl.get()) < 0) {
     // Not fatal for the data already delivered; record why the close was not clean.

@@ -95,7 +95,8 @@ class Leg {
   uint64_t wire_out_ = 0;
   int hold_depth_ = 0;
   int write_error_ = 0;  // UV_ECONNRESET / UV_EPIPE met by a write: the peer reset
-  std::string held_;     // written while held; empty (no capacity) otherwise
+  // Written while held (never empty); null otherwise, as it is for an idle session.
+  std::unique_ptr<std::string> held_;
 };
 
 }  // namespace mailtap::io

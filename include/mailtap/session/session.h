@@ -22,8 +22,8 @@ struct SessionConfig {
   Protocol protocol = Protocol::smtp;
   TlsMode client_tls = TlsMode::plain;
   TlsMode upstream_tls = TlsMode::plain;
-  std::string upstream_host;  // for the leaf certificate when nothing better is known
   bool upstream_insecure = false;
+  std::string upstream_host;  // for the leaf certificate when nothing better is known
   LineLimits limits;
   std::string ehlo_name = "mailtap.invalid";  // used when mailtap negotiates STARTTLS itself
 };
@@ -126,15 +126,25 @@ class Session {
   std::unique_ptr<ProtocolRules> rules_;
   std::vector<Command>* out_ = nullptr;
 
+  // The flags sit together (an idle session's size: no padding between them).
   Upstream upstream_ = Upstream::idle;
   Client client_ = Client::waiting;
   bool client_tls_up_ = false;
   bool upstream_tls_up_ = false;
+  bool greeting_held_ = false;  // recorded as the server's words to mailtap, delivered later
+  bool finished_ = false;
+  bool batch_active_ = false;         // see batch_side_ below
+  bool server_said_goodbye_ = false;  // a relayed line was the server's own goodbye (421, BYE)
+  bool discard_[2] = {false, false};  // drop what is left of the current batch from a side
+  bool eof_[2] = {false, false};
+  // A side broke a framing limit: only a capped prefix of its unread bytes is recorded, and
+  // nothing it sends later (the transcript stays a prefix of what it sent, and bounded).
+  bool stream_broken_[2] = {false, false};
+  Side batch_side_ = Side::client;
   // The upstream certificate's description, mirrored by the client's leaf: kept only until the
   // client's TLS is up (an idle session holds none; ~0.5 KiB inline and on the heap).
   std::unique_ptr<tls::CertificateInfo> upstream_cert_;
-  std::string greeting_;        // held until the client leg is ready
-  bool greeting_held_ = false;  // recorded as the server's words to mailtap, delivered later
+  std::string greeting_;  // held until the client leg is ready
   // A STARTTLS under way, allocated when the first one is (most sessions never see one).
   struct StartTlsState {
     std::string tag;    // IMAP tag of the client's STARTTLS in flight
@@ -145,15 +155,9 @@ class Session {
   StartTlsState& starttls();
   bool starttls_reply_held() const { return starttls_ && !starttls_->reply.empty(); }
   std::unique_ptr<std::string> pending_fatal_;  // said to the client once its TLS is up
-  bool discard_[2] = {false, false};          // drop what is left of the current batch from a side
-  bool eof_[2] = {false, false};
-  // A side broke a framing limit: only a capped prefix of its unread bytes is recorded, and
-  // nothing it sends later (the transcript stays a prefix of what it sent, and bounded).
-  bool stream_broken_[2] = {false, false};
-  static constexpr size_t kBrokenStreamRecorded = 1024;
+  static constexpr size_t kBrokenStreamRecorded = 1024;  // of a broken stream's unread bytes
   uint64_t bytes_in_[2] = {0, 0};   // plaintext received from a leg
   uint64_t bytes_out_[2] = {0, 0};  // plaintext sent to a leg
-  bool finished_ = false;
   // The frames of the read being acted on; its memory is lent by the thread for the read and
   // given back after it (FramesLease in session.cc), so an idle session holds none.
   std::vector<Frame> frames_;
@@ -162,14 +166,11 @@ class Session {
   // A reply mailtap holds back (a multi-line greeting, an EHLO reply being rewritten) may grow to
   // this many octets; beyond it the session ends (an upstream must not make mailtap hold 150 MB).
   static constexpr size_t kMaxHeldReply = size_t{1} << 20;
-  // The read being framed: when the session fails while acting on one of its frames, the frames
-  // after it and the bytes the framing has not read yet are still that peer's words, recorded
-  // (addressed to mailtap) in the order they came.
-  bool batch_active_ = false;
-  Side batch_side_ = Side::client;
-  size_t batch_next_ = 0;             // the first frame of frames_ not acted on yet
-  std::string_view batch_rest_;       // the part of the read not framed yet
-  bool server_said_goodbye_ = false;  // a relayed line was the server's own goodbye (421, BYE)
+  // The read being framed (batch_active_, batch_side_ above): when the session fails while acting
+  // on one of its frames, the frames after it and the bytes the framing has not read yet are
+  // still that peer's words, recorded (addressed to mailtap) in the order they came.
+  size_t batch_next_ = 0;        // the first frame of frames_ not acted on yet
+  std::string_view batch_rest_;  // the part of the read not framed yet
 };
 
 }  // namespace mailtap::session
