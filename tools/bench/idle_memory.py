@@ -5,10 +5,13 @@ connections) and one relay, opens --count idle IMAPS sessions through it (greeti
 each, like tools/bench.sh), and prints the relay's resident memory growth per session. Several
 rounds on the same process show what a fresh process and a warmed one cost.
 
-With --heaptrack, the relay runs under heaptrack and is killed (SIGKILL) while the sessions are
+With --heaptrack, the relay runs under heaptrack and is made to exit() while the sessions are
 idle: what heaptrack reports as "leaked" is then exactly the heap that the idle sessions (plus
 the process's fixed state) hold, by allocation site. The fixed state is measured the same way
-with no session, so the per-session figure is the difference.
+with no session, so the per-session figure is the difference. The difference is also printed per
+allocation site (bytes per session), each site named by the nearest mailtap function on its
+stack and what that function called (e.g. `TlsEndpoint::Impl::attach > SSL_new`): what each part
+of mailtap, and what OpenSSL on its behalf, keeps per idle session.
 
 Usage (as root, with a sandbox running, e.g. `tools/sandbox.sh start /tmp/sbx`):
   tools/bench/idle_memory.py --sandbox /tmp/sbx --mailtap build/mailtap [--count 1000]
@@ -18,10 +21,9 @@ Usage (as root, with a sandbox running, e.g. `tools/sandbox.sh start /tmp/sbx`):
 from __future__ import annotations
 
 import argparse
-import os
+import collections
 import resource
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -147,6 +149,48 @@ def leaked_bytes(trace: Path, top: int) -> tuple[int, str]:
     return total, result.stdout
 
 
+def leaked_by_site(trace: Path) -> collections.Counter:
+    """Leaked bytes per allocation site: the nearest mailtap function on the stack and the frame
+    it called (heaptrack's flame-graph output of leaked bytes, one stack per line)."""
+    sites: collections.Counter = collections.Counter()
+    stacks = trace.with_suffix(".stacks")
+    subprocess.run(["heaptrack_print", "-f", str(trace), "--flamegraph-cost-type", "leaked",
+                    "-F", str(stacks), "-p", "0", "-a", "0", "-T", "0", "-l", "0"],
+                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    with open(stacks, errors="replace") as lines:
+        for line in lines:
+            stack, _, cost = line.rstrip("\n").rpartition(" ")
+            if not cost.isdigit():
+                continue
+            frames = [f.split(" (")[0] for f in stack.split(";") if f]
+            ours = [n for n, f in enumerate(frames) if f.startswith("mailtap::")]
+            # Frames without symbols (OpenSSL's internals) are addresses that differ from run to
+            # run: a site is named by the first named frame below instead.
+            named = [f for f in frames[ours[-1] + 1 if ours else 0:] if not f.startswith("0x")]
+            if ours and not named:
+                site = f"{frames[ours[-1]][:90]} (new, or a container of its own)"
+            elif ours:
+                skipped = frames[ours[-1] + 1] != named[0]
+                site = f"{frames[ours[-1]][:90]} > {'... > ' if skipped else ''}{named[0][:60]}"
+            else:
+                site = " > ".join(f[:60] for f in named[-2:]) or "(no symbols)"
+            sites[site] += int(cost)
+    return sites
+
+
+def print_sites(base: collections.Counter, total: collections.Counter, count: int,
+                top: int) -> None:
+    per_session = {site: (total[site] - base[site]) / count for site in set(base) | set(total)}
+    rows = sorted(per_session.items(), key=lambda kv: -kv[1])
+    shown = [(site, b) for site, b in rows if b >= 8][:top]
+    print(f"heap per idle session by allocation site (top {len(shown)}, bytes; "
+          "nearest mailtap function > what it called):")
+    for site, b in shown:
+        print(f"  {b:8.1f}  {site}")
+    rest = sum(b for _, b in rows) - sum(b for _, b in shown)
+    print(f"  {rest:8.1f}  everything else")
+
+
 def parse_size(text: str) -> int:
     units = {"B": 1, "K": 1000, "KB": 1000, "M": 1000**2, "MB": 1000**2, "G": 1000**3}
     number = text.rstrip("BKMGkmg")
@@ -184,12 +228,14 @@ def main() -> int:
             finally:
                 relay.stop()
         else:
-            base, _ = leaked_bytes(heaptrack_run(args, sb, work, upstream_port, 0), 0)
-            total, report = leaked_bytes(
-                heaptrack_run(args, sb, work, upstream_port, args.count), args.top)
+            base_trace = heaptrack_run(args, sb, work, upstream_port, 0)
+            trace = heaptrack_run(args, sb, work, upstream_port, args.count)
+            base, _ = leaked_bytes(base_trace, 0)
+            total, report = leaked_bytes(trace, args.top)
             print(f"{args.relay}: heap held with no session {base / 1024:.1f} KiB, with "
                   f"{args.count} idle sessions {total / 1024:.1f} KiB: "
                   f"{(total - base) / args.count / 1024:.2f} KiB of heap per session")
+            print_sites(leaked_by_site(base_trace), leaked_by_site(trace), args.count, args.top)
             print(report)
     finally:
         upstream.terminate()
