@@ -2,8 +2,8 @@
 
 #include <algorithm>
 
-#include "mailtap/decode/sasl.h"
 #include "json_object.h"
+#include "mailtap/decode/sasl.h"
 #include "sasl_text.h"
 
 namespace mailtap::decode::imap {
@@ -30,7 +30,8 @@ void Annotation::add(json decoded, std::string note) {
 void Annotation::warn(std::string code, std::string message) {
   // Bounded: a flood of bad lines in one event gives a handful of warnings, not thousands.
   if (warnings_.size() >= 16) return;
-  warnings_.push_back(json_object("code", std::move(code), "message", text::json_safe(message, 400)));
+  warnings_.push_back(
+      json_object("code", std::move(code), "message", text::json_safe(message, 400)));
 }
 
 void Annotation::warn_all(const json& warnings) {

@@ -5,11 +5,10 @@
 // every line they annotate, so this is most of what they allocate.
 #pragma once
 
+#include <nlohmann/json.hpp>
 #include <string>
 #include <string_view>
 #include <utility>
-
-#include <nlohmann/json.hpp>
 
 namespace mailtap::decode {
 namespace json_object_detail {

@@ -3,8 +3,8 @@
 #include <array>
 #include <cstring>
 
-#include "mailtap/decode/sasl.h"
 #include "json_object.h"
+#include "mailtap/decode/sasl.h"
 #include "sasl_text.h"
 
 namespace mailtap::decode {
@@ -132,7 +132,9 @@ std::string decode_header_value(std::string_view value) {
 
 }  // namespace
 
-MessageSummarizer::MessageSummarizer(bool dot_stuffed) : dot_stuffed_(dot_stuffed) { reset(); }
+MessageSummarizer::MessageSummarizer(bool dot_stuffed) : dot_stuffed_(dot_stuffed) {
+  reset();
+}
 
 MessageSummarizer::~MessageSummarizer() = default;
 

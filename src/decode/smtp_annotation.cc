@@ -2,8 +2,8 @@
 
 #include <algorithm>
 
-#include "mailtap/transcript/bytes_codec.h"
 #include "json_object.h"
+#include "mailtap/transcript/bytes_codec.h"
 #include "sasl_text.h"
 
 namespace mailtap::decode::smtp_detail {

@@ -1,11 +1,11 @@
 #include "mailtap/transcript/json_line.h"
 
-#include "mailtap/transcript/bytes_codec.h"
-
 #include <charconv>
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
+
+#include "mailtap/transcript/bytes_codec.h"
 
 #if defined(__SSE2__)
 #include <emmintrin.h>
@@ -248,10 +248,9 @@ inline unsigned look_at16(const char* p) {
   // bytes from 0x80 up are negative, so they fail "above 0x1f" too.
   const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
   const __m128i printable = _mm_cmpgt_epi8(v, _mm_set1_epi8(0x1f));
-  const __m128i special =
-      _mm_or_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8(0x7f)),
-                   _mm_or_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8('"')),
-                                _mm_cmpeq_epi8(v, _mm_set1_epi8('\\'))));
+  const __m128i special = _mm_or_si128(
+      _mm_cmpeq_epi8(v, _mm_set1_epi8(0x7f)),
+      _mm_or_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8('"')), _mm_cmpeq_epi8(v, _mm_set1_epi8('\\'))));
   return static_cast<unsigned>(_mm_movemask_epi8(_mm_andnot_si128(special, printable))) ^ 0xffffu;
 }
 #endif

@@ -44,7 +44,9 @@ void BM_EncodeEvent(benchmark::State& state, bool text, bool dump) {
   }
   state.SetBytesProcessed(static_cast<int64_t>(state.iterations() * size));
 }
-void BM_EncodeAndDump(benchmark::State& state, bool text) { BM_EncodeEvent(state, text, true); }
+void BM_EncodeAndDump(benchmark::State& state, bool text) {
+  BM_EncodeEvent(state, text, true);
+}
 BENCHMARK_CAPTURE(BM_EncodeEvent, text, true, false)->Arg(30)->Arg(64 << 10);
 BENCHMARK_CAPTURE(BM_EncodeEvent, binary, false, false)->Arg(30)->Arg(64 << 10);
 BENCHMARK_CAPTURE(BM_EncodeAndDump, text, true)->Arg(30)->Arg(64 << 10);

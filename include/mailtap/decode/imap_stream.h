@@ -39,8 +39,8 @@ class Stream {
     Kind kind = Kind::line;
     size_t event_begin = 0;  // byte range of the event this piece covers
     size_t event_end = 0;
-    size_t segment = 0;    // index of the segment (line kinds) or literal (literal kind)
-    uint64_t offset = 0;   // where event_begin falls inside that line or literal
+    size_t segment = 0;   // index of the segment (line kinds) or literal (literal kind)
+    uint64_t offset = 0;  // where event_begin falls inside that line or literal
     bool logical_line_complete = false;  // line: no literal follows; the logical line is whole
     bool literal_complete = false;       // literal: its last byte is in this piece
     bool stored = true;                  // false when beyond max_segments (not kept)
@@ -51,7 +51,8 @@ class Stream {
   // and its handler captures more than std::function keeps inline).
   class PieceHandler {
    public:
-    template <typename F, typename = std::enable_if_t<!std::is_same_v<std::decay_t<F>, PieceHandler>>>
+    template <typename F,
+              typename = std::enable_if_t<!std::is_same_v<std::decay_t<F>, PieceHandler>>>
     PieceHandler(F&& f)  // NOLINT(google-explicit-constructor): passed like a std::function
         : object_(const_cast<void*>(static_cast<const void*>(std::addressof(f)))),
           call_([](void* object, const Piece& piece) {
@@ -93,11 +94,11 @@ class Stream {
 
   Limits limits_;
   LogicalLine line_;
-  bool line_complete_ = true;   // the last logical line ended: the next line starts a new one
-  size_t segment_count_ = 0;    // segments of the logical line, stored or not
-  std::string partial_;         // the line in progress, up to limits_.max_line bytes
-  size_t partial_size_ = 0;     // its real size
-  std::string tail_;            // its last bytes when longer than the limit (to find a marker)
+  bool line_complete_ = true;  // the last logical line ended: the next line starts a new one
+  size_t segment_count_ = 0;   // segments of the logical line, stored or not
+  std::string partial_;        // the line in progress, up to limits_.max_line bytes
+  size_t partial_size_ = 0;    // its real size
+  std::string tail_;           // its last bytes when longer than the limit (to find a marker)
   uint64_t literal_remaining_ = 0;
   uint64_t literal_offset_ = 0;
   size_t literal_index_ = 0;
