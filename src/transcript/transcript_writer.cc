@@ -356,8 +356,8 @@ struct detail::WriterCore {
       }
       if (!options.write_files || s.failed) return;
       std::string& out = line_buffer(s);
-      append_data_event_line(out, event, seq,
-                             annotation.is_object() ? annotation : nlohmann::json());
+      // Passed as it is (a non-object counts as no annotation): a conditional here would copy it.
+      append_data_event_line(out, event, seq, annotation);
       out += '\n';
       return;
     }
