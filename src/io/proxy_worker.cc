@@ -83,7 +83,7 @@ ProxyWorker::~ProxyWorker() {
   // Sessions still open (a second signal stopped the loop) end now, sockets closed at once; their
   // close callbacks run below and delete them through connection_finished() as usual.
   std::vector<Connection*> open;
-  for (auto& [c, _] : connections_) open.push_back(c);
+  for (auto& c : connections_) open.push_back(c.get());
   for (Connection* c : open) c->abort("the proxy is exiting");
   {
     std::lock_guard lock(request_mutex_);
@@ -218,16 +218,16 @@ void ProxyWorker::on_connection(uv_stream_t* s, int status) {
   } else {
     conn->start();
   }
-  Connection* raw = conn.get();
-  self->connections_.emplace(raw, std::move(conn));
+  conn->set_owner_slot(static_cast<uint32_t>(self->connections_.size()));
+  self->connections_.push_back(std::move(conn));
   if (self->connections_.size() == 1) uv_ref(reinterpret_cast<uv_handle_t*>(&self->deadline_tick_));
 }
 
 void ProxyWorker::on_deadline_tick(uv_timer_t* t) {
   auto* self = static_cast<ProxyWorker*>(t->data);
   // A check may end its session, but a connection is only deleted from a close callback, never
-  // from inside check_deadlines(): the map does not change while it is walked.
-  for (auto& [c, _] : self->connections_) c->check_deadlines();
+  // from inside check_deadlines(): connections_ does not change while it is walked.
+  for (auto& c : self->connections_) c->check_deadlines();
 }
 
 // Accept and turn away politely rather than leave the client hanging in the backlog.
@@ -257,7 +257,14 @@ void ProxyWorker::refuse(Listener& l, uv_stream_t* server) {
 
 void ProxyWorker::connection_finished(Connection* c) {
   // Deleting from inside the connection's last close callback: nothing touches it afterwards.
-  connections_.erase(c);
+  uint32_t slot = c->owner_slot();
+  std::unique_ptr<Connection> finished = std::move(connections_[slot]);
+  if (slot + 1 != connections_.size()) {
+    connections_[slot] = std::move(connections_.back());
+    connections_[slot]->set_owner_slot(slot);
+  }
+  connections_.pop_back();
+  finished.reset();
   if (connections_.empty()) uv_unref(reinterpret_cast<uv_handle_t*>(&deadline_tick_));
   shared_.connections.fetch_sub(1, std::memory_order_relaxed);
   if (shutting_down_ && connections_.empty()) drained();
@@ -268,7 +275,7 @@ void ProxyWorker::shutdown(const std::string& reason) {
   shutting_down_ = true;
   for (auto& l : listeners_) uv_close(reinterpret_cast<uv_handle_t*>(&l->tcp), nullptr);
   std::vector<Connection*> open;
-  for (auto& [c, _] : connections_) open.push_back(c);
+  for (auto& c : connections_) open.push_back(c.get());
   for (Connection* c : open) c->shutdown(reason);
   if (connections_.empty()) drained();
 }

@@ -132,7 +132,7 @@ const std::string& no_error() {
 
 }  // namespace
 
-struct TlsEndpoint::Impl {
+struct TlsEndpoint::Impl final : TlsEndpoint {
   SslPtr ssl;
   BufferBioState wire;  // ciphertext in (borrowed from the caller during a feed) and out
   std::string backlog;  // ciphertext OpenSSL has not read yet when a feed returned
@@ -408,8 +408,13 @@ struct TlsEndpoint::Impl {
   }
 };
 
-TlsEndpoint::TlsEndpoint(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 TlsEndpoint::~TlsEndpoint() = default;
+TlsEndpoint::Impl* TlsEndpoint::impl() {
+  return static_cast<Impl*>(this);
+}
+const TlsEndpoint::Impl* TlsEndpoint::impl() const {
+  return static_cast<const Impl*>(this);
+}
 
 std::unique_ptr<TlsEndpoint> TlsEndpoint::make_server(SSL_CTX* ctx, const LeafSpec& spec) {
   auto impl = std::make_unique<Impl>();
@@ -420,7 +425,7 @@ std::unique_ptr<TlsEndpoint> TlsEndpoint::make_server(SSL_CTX* ctx, const LeafSp
     SSL_set_accept_state(impl->ssl.get());
     detail::set_server_leaf_state(impl->ssl.get(), impl->server_state.get());
   }
-  return std::unique_ptr<TlsEndpoint>(new TlsEndpoint(std::move(impl)));
+  return impl;
 }
 
 std::unique_ptr<TlsEndpoint> TlsEndpoint::make_client(SSL_CTX* ctx, const ClientOptions& options) {
@@ -462,17 +467,17 @@ std::unique_ptr<TlsEndpoint> TlsEndpoint::make_client(SSL_CTX* ctx, const Client
     }
     if (!ok) impl->fail_with(with_openssl_errors("cannot use '" + name + "' as the upstream name"));
   }
-  return std::unique_ptr<TlsEndpoint>(new TlsEndpoint(std::move(impl)));
+  return impl;
 }
 
 void TlsEndpoint::start() {
-  if (impl_->failed || impl_->started) return;
+  if (impl()->failed || impl()->started) return;
   clear_stale_errors();
-  impl_->cycle();
+  impl()->cycle();
 }
 
 void TlsEndpoint::feed_encrypted(std::string_view bytes) {
-  Impl& impl = *impl_;
+  Impl& impl = *this->impl();
   if (impl.failed || impl.in_cycle) return;
   clear_stale_errors();
   // OpenSSL reads the caller's bytes in place; only what it leaves unread is copied.
@@ -496,35 +501,35 @@ void TlsEndpoint::feed_encrypted(std::string_view bytes) {
 
 void TlsEndpoint::write_plaintext(std::string_view bytes) {
   // Ignored after a failure or after our close_notify: nothing can carry them any more.
-  if (impl_->failed || impl_->close_sent || bytes.empty()) return;
+  if (impl()->failed || impl()->close_sent || bytes.empty()) return;
   clear_stale_errors();
-  if (!impl_->handshake_done || impl_->held_plaintext) {
-    if (!impl_->held_plaintext) impl_->held_plaintext = std::make_unique<std::string>();
-    impl_->held_plaintext->append(bytes);
+  if (!impl()->handshake_done || impl()->held_plaintext) {
+    if (!impl()->held_plaintext) impl()->held_plaintext = std::make_unique<std::string>();
+    impl()->held_plaintext->append(bytes);
     return;
   }
-  impl_->encrypt(bytes);
+  impl()->encrypt(bytes);
 }
 
 void TlsEndpoint::close_notify() {
-  if (impl_->failed || impl_->close_sent || !impl_->ssl) return;
+  if (impl()->failed || impl()->close_sent || !impl()->ssl) return;
   clear_stale_errors();
-  impl_->close_sent = true;
+  impl()->close_sent = true;
   // Before the handshake there is no session to close; the caller just closes the socket.
-  if (!impl_->handshake_done) return;
-  if (impl_->held_plaintext) {
-    impl_->encrypt(*impl_->held_plaintext);
-    impl_->held_plaintext.reset();
+  if (!impl()->handshake_done) return;
+  if (impl()->held_plaintext) {
+    impl()->encrypt(*impl()->held_plaintext);
+    impl()->held_plaintext.reset();
   }
-  if (SSL_shutdown(impl_->ssl.get()) < 0) {
+  if (SSL_shutdown(impl()->ssl.get()) < 0) {
     // Not fatal for the data already delivered; record why the close was not clean.
-    impl_->fail_with(
-        with_openssl_errors(std::string("cannot send close_notify to the ") + impl_->peer_name()));
+    impl()->fail_with(
+        with_openssl_errors(std::string("cannot send close_notify to the ") + impl()->peer_name()));
   }
 }
 
 void TlsEndpoint::take_encrypted(std::string& out) {
-  std::string& pending = impl_->wire.output;
+  std::string& pending = impl()->wire.output;
   if (pending.empty()) return;
   if (out.empty()) {
     out.swap(pending);  // hands over the buffer, no copy
@@ -535,38 +540,38 @@ void TlsEndpoint::take_encrypted(std::string& out) {
 }
 
 void TlsEndpoint::take_plaintext(std::string& out) {
-  out.append(impl_->plaintext_in.view());
-  impl_->plaintext_in.release();
+  out.append(impl()->plaintext_in.view());
+  impl()->plaintext_in.release();
 }
 
 std::string_view TlsEndpoint::plaintext() const {
-  return impl_->plaintext_in.view();
+  return impl()->plaintext_in.view();
 }
 
 void TlsEndpoint::discard_plaintext() {
-  impl_->plaintext_in.release();
+  impl()->plaintext_in.release();
 }
 
 bool TlsEndpoint::has_encrypted() const {
-  return !impl_->wire.output.empty();
+  return !impl()->wire.output.empty();
 }
 bool TlsEndpoint::has_plaintext() const {
-  return !impl_->plaintext_in.empty();
+  return !impl()->plaintext_in.empty();
 }
 bool TlsEndpoint::handshake_complete() const {
-  return impl_->handshake_done;
+  return impl()->handshake_done;
 }
 bool TlsEndpoint::failed() const {
-  return impl_->failed;
+  return impl()->failed;
 }
 const std::string& TlsEndpoint::error() const {
-  return impl_->failure ? impl_->failure->error : no_error();
+  return impl()->failure ? impl()->failure->error : no_error();
 }
 bool TlsEndpoint::peer_closed() const {
-  return impl_->peer_closed;
+  return impl()->peer_closed;
 }
 TlsInfo TlsEndpoint::info() const {
-  return impl_->handshake_done ? impl_->describe() : TlsInfo{};
+  return impl()->handshake_done ? impl()->describe() : TlsInfo{};
 }
 
 const std::string* client_session_key(const SSL* ssl) {

@@ -72,6 +72,9 @@ class Connection final : public LegOwner, public session::EventSink {
   // shutdown(), both sockets are closed at once; pending writes and connects are cancelled.
   void abort(const std::string& reason);
   const std::string& id() const { return id_; }
+  // Where its owner keeps it (ProxyWorker's index into its connections).
+  uint32_t owner_slot() const { return owner_slot_; }
+  void set_owner_slot(uint32_t slot) { owner_slot_ = slot; }
   // Enforces the session's deadlines (connect, TLS handshake, idle, a line left unfinished, the
   // close); the loop's owner calls it about once a second for every connection (one timer per
   // loop instead of one per connection).
@@ -117,6 +120,7 @@ class Connection final : public LegOwner, public session::EventSink {
   std::unique_ptr<ConnectAttempt> connect_;
   int pending_ops_ = 0;    // resolve/connect requests in flight
   int open_handles_ = 2;   // client, server
+  uint32_t owner_slot_ = 0;
   bool closing_ = false;
   bool connecting_ = false;
   bool transcript_failure_handled_ = false;

@@ -97,7 +97,9 @@ class ProxyWorker final : public ConnectionOwner {
   Drained drained_cb_;
   uv_loop_t loop_;
   std::vector<std::unique_ptr<Listener>> listeners_;
-  std::unordered_map<Connection*, std::unique_ptr<Connection>> connections_;
+  // Each connection knows its index here (Connection::owner_slot): removal moves the last one into
+  // its place, and a session costs one pointer instead of a hash map node.
+  std::vector<std::unique_ptr<Connection>> connections_;
   // Transcript events this loop's sessions record wait here and go to the writer thread once per
   // loop iteration: from uv_check (after I/O callbacks) and uv_prepare (before the loop blocks,
   // for what timers and close callbacks recorded). Neither hook keeps the loop alive.

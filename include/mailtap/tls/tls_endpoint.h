@@ -34,7 +34,7 @@ class TlsEndpoint {
   // the leaf presented mirrors `spec` (plus the SNI the client sends).
   static std::unique_ptr<TlsEndpoint> make_server(SSL_CTX* ctx, const LeafSpec& spec);
   static std::unique_ptr<TlsEndpoint> make_client(SSL_CTX* ctx, const ClientOptions& options);
-  ~TlsEndpoint();
+  virtual ~TlsEndpoint();
   TlsEndpoint(const TlsEndpoint&) = delete;
   TlsEndpoint& operator=(const TlsEndpoint&) = delete;
 
@@ -66,11 +66,14 @@ class TlsEndpoint {
   TlsInfo info() const;  // valid once handshake_complete(); read from the SSL on each call
 
  private:
+  // The state lives in the object itself: Impl derives from TlsEndpoint, so an endpoint is one
+  // allocation (a pointer to a separate Impl cost every endpoint a second one).
   struct Impl;
   // The session cache asks an endpoint's SSL for its resumption key (session_cache.h).
   friend const std::string* client_session_key(const SSL* ssl);
-  explicit TlsEndpoint(std::unique_ptr<Impl> impl);
-  std::unique_ptr<Impl> impl_;
+  TlsEndpoint() = default;
+  Impl* impl();
+  const Impl* impl() const;
 };
 
 }  // namespace mailtap::tls
