@@ -55,9 +55,9 @@ std::string file_safe(std::string_view id) {
   return out;
 }
 
-std::string file_name_for(const SessionHeader& h) {
-  return compact_utc(h.started_us) + "-" + std::string(to_string(h.protocol)) + "-" +
-         file_safe(h.session_id) + ".jsonl";
+std::string file_name_for(Microseconds started_us, Protocol protocol, std::string_view id) {
+  return compact_utc(started_us) + "-" + std::string(to_string(protocol)) + "-" + file_safe(id) +
+         ".jsonl";
 }
 
 // Writes all of `buf`, retrying short writes and EINTR. Returns 0 or the errno that stopped it.
@@ -82,7 +82,10 @@ struct SessionState {
   std::unique_ptr<SessionHeader> header;
   std::string session_id;
   Protocol protocol = Protocol::smtp;
-  std::string file_name;  // in WriterOptions::directory (the whole path is built when needed)
+  // The file is WriterOptions::directory / file_name_for(started_us, protocol, session_id): the
+  // name is made when needed rather than kept for the session's whole life.
+  Microseconds started_us = 0;
+  bool has_file = false;
 
   // Writer thread only.
   int fd = -1;
@@ -101,7 +104,7 @@ struct SessionState {
   // Set by the writer thread, read by the session's own thread (SessionTranscript::failed()):
   // `failure` is written once, before failed_flag is released, and read only after it is seen.
   std::atomic<bool> failed_flag{false};
-  std::string failure;
+  std::unique_ptr<const std::string> failure;
 
   ~SessionState() {
     if (fd >= 0) ::close(fd);
@@ -263,7 +266,7 @@ struct detail::WriterCore {
     set_error(message);
     if (s.error_reported) return;
     s.error_reported = true;
-    s.failure = message;
+    s.failure = std::make_unique<const std::string>(message);
     s.failed_flag.store(true, std::memory_order_release);
     failed_sessions.fetch_add(1, std::memory_order_relaxed);
     if (options.observer) {
@@ -310,7 +313,7 @@ struct detail::WriterCore {
   // By path, not relative to a directory descriptor: a directory renamed away (rotation) and
   // made anew gets the new sessions.
   std::string path_of(const SessionState& s) const {
-    return (options.directory / s.file_name).string();
+    return (options.directory / file_name_for(s.started_us, s.protocol, s.session_id)).string();
   }
 
   void process_open(SessionState& s) {
@@ -531,13 +534,14 @@ class SessionHandle final : public SessionTranscript {
     put(ItemKind::finish, Event{});
   }
   std::filesystem::path path() const override {
-    if (state_->file_name.empty()) return {};
-    return impl_->options.directory / state_->file_name;
+    if (!state_->has_file) return {};
+    return impl_->options.directory /
+           file_name_for(state_->started_us, state_->protocol, state_->session_id);
   }
   bool failed() const override { return state_->failed_flag.load(std::memory_order_acquire); }
   std::string failure() const override {
     if (!failed()) return {};
-    return state_->failure;
+    return *state_->failure;
   }
 
  private:
@@ -594,7 +598,8 @@ std::shared_ptr<SessionTranscript> TranscriptWriter::open(
   state->session_id = header.session_id;
   state->protocol = header.protocol;
   if (impl_->options.write_files) {
-    state->file_name = file_name_for(header);
+    state->started_us = header.started_us;
+    state->has_file = true;
   }
   // Only stages made by this writer are accepted (make_stage() is the only maker).
   auto staged = std::static_pointer_cast<Stage>(stage);
