@@ -89,9 +89,9 @@ void Connection::start() {
   dispatch(session::ClientAccepted{header.client_address, peer_of(client_.tcp(), true)});
 }
 
-void Connection::shutdown(const std::string& reason) {
+void Connection::shutdown(const std::string& reason, bool process_stopping) {
   if (closing_) return;
-  dispatch(session::ShutdownRequested{reason});
+  dispatch(session::ShutdownRequested{reason, process_stopping});
   begin_close();
 }
 
@@ -312,7 +312,7 @@ void Connection::check_transcript() {
                id_.c_str(), transcript_->failure().c_str(),
                close ? "closing the session (--on-transcript-error close)"
                      : "relaying continues unrecorded (--on-transcript-error continue)");
-  if (close && !closing_) shutdown("its transcript cannot be written");
+  if (close && !closing_) shutdown("its transcript cannot be written", false);
 }
 
 void Connection::check_deadlines() {

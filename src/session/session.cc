@@ -235,7 +235,11 @@ void Session::on(const TimedOut& e) {
 }
 
 void Session::on(const ShutdownRequested& e) {
-  fail("shutdown", "mailtap is shutting down (" + e.reason + ")");
+  if (e.process_stopping) {
+    fail("shutdown", "mailtap is shutting down (" + e.reason + ")");
+  } else {
+    fail("shutdown", "mailtap ends this session: " + e.reason);
+  }
 }
 
 // ---- bytes ---------------------------------------------------------------------------------

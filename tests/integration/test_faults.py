@@ -703,8 +703,8 @@ def test_transcript_directory_fails_while_running(mailtap_bin, tmp_path, tmpfs_w
         for got, completed in results:
             if policy == "close":
                 assert not completed, got[-300:]
-                assert b"421 4.4.0 mailtap:" in got and b"transcript cannot be written" in got, \
-                    got[-300:]
+                said = b"421 4.4.0 mailtap: mailtap ends this session: its transcript cannot be"
+                assert said in got, got[-300:]
             else:
                 assert completed, got[-300:]
     finally:

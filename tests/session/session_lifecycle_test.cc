@@ -166,6 +166,31 @@ TEST(SessionEnds, IdleTimeoutAndShutdownSayGoodbyeInTheProtocol) {
   }
 }
 
+TEST(SessionEnds, EndingOneSessionDoesNotSayMailtapIsShuttingDown) {
+  for (Protocol p : kProtocols) {
+    for (bool process_stopping : {true, false}) {
+      SCOPED_TRACE(std::string(to_string(p)) + (process_stopping ? " process" : " one session"));
+      Playbook pb(config_for(p, TlsMode::plain, TlsMode::plain));
+      establish(pb);
+      if (process_stopping)
+        pb >> shutdown_requested("SIGTERM");
+      else
+        pb >> session_ended_by_mailtap("its transcript cannot be written");
+      pb << to_client_line_starting(dialect(p).fatal_prefix) << close_session();
+      ASSERT_FALSE(pb.failed());
+      std::string said = data_events(pb.transcript(), Party::mailtap, Party::client).back()->bytes;
+      if (process_stopping) {
+        EXPECT_NE(said.find("mailtap is shutting down (SIGTERM)"), std::string::npos) << said;
+      } else {
+        EXPECT_EQ(said.find("shutting down"), std::string::npos) << said;
+        EXPECT_NE(said.find("mailtap ends this session: its transcript cannot be written"),
+                  std::string::npos)
+            << said;
+      }
+    }
+  }
+}
+
 TEST(SessionEnds, ClientQuitThenEofHalfClosesTheUpstream) {
   Playbook pb(config_for(Protocol::smtp, TlsMode::plain, TlsMode::plain));
   establish(pb);

@@ -117,6 +117,10 @@ inline In timed_out(std::string what) {
 inline In shutdown_requested(std::string reason = "SIGTERM") {
   return {ShutdownRequested{reason}, {}, "shutdown_requested(\"" + reason + "\")"};
 }
+// mailtap ends this one session (its transcript cannot be written); the process goes on.
+inline In session_ended_by_mailtap(std::string reason) {
+  return {ShutdownRequested{reason, false}, {}, "session_ended_by_mailtap(\"" + reason + "\")"};
+}
 
 // ---- expected commands ---------------------------------------------------------------------
 

@@ -66,8 +66,9 @@ class Connection final : public LegOwner, public session::EventSink {
   uv_stream_t* client_stream() { return client_.stream(); }
   // Call once the client is accepted into client_stream().
   void start();
-  // Ends the session now (process shutdown): the client gets a protocol-correct goodbye.
-  void shutdown(const std::string& reason);
+  // Ends the session now (process shutdown, or with process_stopping false this session alone):
+  // the client gets a protocol-correct goodbye saying which.
+  void shutdown(const std::string& reason, bool process_stopping = true);
   // Ends the session without waiting for any peer (the loop is about to be torn down): after
   // shutdown(), both sockets are closed at once; pending writes and connects are cancelled.
   void abort(const std::string& reason);
@@ -118,8 +119,8 @@ class Connection final : public LegOwner, public session::EventSink {
   std::shared_ptr<transcript::SessionTranscript> transcript_;
   std::unique_ptr<session::Session> session_;
   std::unique_ptr<ConnectAttempt> connect_;
-  int pending_ops_ = 0;    // resolve/connect requests in flight
-  int open_handles_ = 2;   // client, server
+  int pending_ops_ = 0;   // resolve/connect requests in flight
+  int open_handles_ = 2;  // client, server
   uint32_t owner_slot_ = 0;
   bool closing_ = false;
   bool connecting_ = false;

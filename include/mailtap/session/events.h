@@ -43,9 +43,11 @@ struct PeerClosed {
 struct TimedOut {
   std::string what;
 };
-// The process is shutting down (SIGINT/SIGTERM).
+// mailtap ends the session: the process is shutting down (SIGINT/SIGTERM), or, with
+// process_stopping false, this one session cannot go on (its transcript cannot be written).
 struct ShutdownRequested {
   std::string reason;
+  bool process_stopping = true;
 };
 
 using Event = std::variant<ClientAccepted, UpstreamConnected, UpstreamConnectFailed, BytesReceived,
