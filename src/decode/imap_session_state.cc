@@ -125,7 +125,12 @@ std::optional<PendingCommand> PendingCommands::take(std::string_view tag) {
     if (it->tag == tag) {
       std::optional<PendingCommand> c(std::move(*it));
       commands_.erase(it);
-      if (commands_.empty()) std::vector<PendingCommand>().swap(commands_);
+      if (commands_.empty()) {
+        std::vector<PendingCommand>().swap(commands_);
+      } else if (commands_.capacity() > 16 && commands_.size() * 4 < commands_.capacity()) {
+        // After a pipelined burst, give the room back while a few commands (IDLE) stay open.
+        commands_.shrink_to_fit();
+      }
       return c;
     }
   }

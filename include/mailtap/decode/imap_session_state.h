@@ -64,7 +64,8 @@ class PendingCommands {
 
  private:
   // Oldest first. Its memory is given back when no command is pending (an idle session holds
-  // none); a vector, not a deque, so one command costs one allocation (a deque takes three).
+  // none) and shrinks when three quarters of it are unused; a vector, not a deque, so one
+  // command costs one allocation (a deque takes three).
   std::vector<PendingCommand> commands_;
 };
 
