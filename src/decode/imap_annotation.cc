@@ -11,20 +11,7 @@ namespace mailtap::decode::imap {
 using nlohmann::json;
 
 void Annotation::add(json decoded, std::string note) {
-  if (!decoded.is_null()) {
-    if (first_decoded_.is_null()) {
-      first_decoded_ = std::move(decoded);
-    } else {
-      more_decoded_.push_back(std::move(decoded));
-    }
-  }
-  if (!note.empty()) {
-    if (first_note_.empty()) {
-      first_note_ = std::move(note);
-    } else {
-      more_notes_.push_back(std::move(note));
-    }
-  }
+  units_.add(std::move(decoded), std::move(note));
 }
 
 void Annotation::warn(std::string code, std::string message) {
@@ -55,28 +42,9 @@ void Annotation::edit_line_range(size_t line_begin, size_t line_end, size_t even
 }
 
 void Annotation::apply(const transcript::Event& event, json& out) {
-  if (!first_decoded_.is_null()) {
-    if (more_decoded_.empty()) {
-      out["decoded"] = std::move(first_decoded_);
-    } else {
-      json parts = json::array();
-      parts.push_back(std::move(first_decoded_));
-      for (json& d : more_decoded_) parts.push_back(std::move(d));
-      json decoded = json::object();
-      decoded["parts"] = std::move(parts);
-      out["decoded"] = std::move(decoded);
-    }
-  }
-  if (!first_note_.empty()) {
-    std::string note;
-    if (prefix_.empty() && more_notes_.empty()) {
-      note = std::move(first_note_);
-    } else {
-      note = prefix_ + first_note_;
-      for (const std::string& more : more_notes_) (note += "; ") += more;
-    }
-    out["note"] = text::make_json_safe(std::move(note), 4000);
-  }
+  units_.move_decoded_into(out, "parts");
+  std::string note = units_.take_notes(prefix_, "; ");
+  if (!note.empty()) out["note"] = text::make_json_safe(std::move(note), 4000);
   if (!warnings_.empty()) {
     json& warnings = out["warnings"];
     if (!warnings.is_array()) warnings = json::array();

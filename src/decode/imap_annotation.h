@@ -6,11 +6,11 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
-#include <nlohmann/json.hpp>
-
+#include "decoded_units.h"
 #include "mailtap/decode/session_decoder.h"
 #include "mailtap/transcript/event.h"
 
@@ -31,12 +31,10 @@ class Annotation {
   // The same for a range of a protocol line, given where the line sits in the event: the line's
   // byte `line_offset` is the event's byte `event_begin` (earlier bytes of the line came in
   // earlier events and are out of reach). Parts before the event are skipped.
-  void edit_line_range(size_t line_begin, size_t line_end, size_t event_begin,
-                       uint64_t line_offset, std::string replacement);
+  void edit_line_range(size_t line_begin, size_t line_end, size_t event_begin, uint64_t line_offset,
+                       std::string replacement);
 
-  bool empty() const {
-    return first_decoded_.is_null() && first_note_.empty() && warnings_.empty();
-  }
+  bool empty() const { return units_.empty() && warnings_.empty(); }
 
   // Writes everything into `out`: "decoded" (the object, or {"parts": [...]} for several),
   // "note" (joined by "; "), "warnings" (appended), and with edits the redacted "text" (or "b64"
@@ -50,12 +48,7 @@ class Annotation {
     size_t end;
     std::string replacement;
   };
-  // Nearly every event has one decoded unit and one note: the first of each is kept inline (no
-  // vector allocated per event), the rest in order after it.
-  nlohmann::json first_decoded_;
-  std::vector<nlohmann::json> more_decoded_;
-  std::string first_note_;
-  std::vector<std::string> more_notes_;
+  DecodedUnits units_;
   std::vector<nlohmann::json> warnings_;  // no allocation for the usual event without any
   std::vector<Edit> edits_;
   std::string prefix_;

@@ -18,20 +18,7 @@ constexpr size_t kMaxWarningBytes = 4 * 1024;
 }  // namespace
 
 void Annotation::add(nlohmann::json decoded, std::string note) {
-  if (!decoded.is_null()) {
-    if (first_decoded_.is_null()) {
-      first_decoded_ = std::move(decoded);
-    } else {
-      more_decoded_.push_back(std::move(decoded));
-    }
-  }
-  if (!note.empty()) {
-    if (first_note_.empty()) {
-      first_note_ = std::move(note);
-    } else {
-      more_notes_.push_back(std::move(note));
-    }
-  }
+  units_.add(std::move(decoded), std::move(note));
 }
 
 void Annotation::warn(std::string code, std::string message) {
@@ -55,23 +42,9 @@ void Annotation::replace(std::ptrdiff_t offset, size_t length, std::string repla
 }
 
 void Annotation::apply(const transcript::Event& event, nlohmann::json& out) {
-  if (!first_decoded_.is_null()) {
-    if (more_decoded_.empty()) {
-      out["decoded"] = std::move(first_decoded_);
-    } else {
-      nlohmann::json items = nlohmann::json::array();
-      items.push_back(std::move(first_decoded_));
-      for (auto& d : more_decoded_) items.push_back(std::move(d));
-      nlohmann::json decoded = nlohmann::json::object();
-      decoded["items"] = std::move(items);
-      out["decoded"] = std::move(decoded);
-    }
-  }
-  if (!first_note_.empty()) {
-    std::string note = std::move(first_note_);
-    for (const auto& n : more_notes_) (note += " | ") += n;
-    out["note"] = text::make_json_safe(std::move(note), kMaxNoteBytes);
-  }
+  units_.move_decoded_into(out, "items");
+  std::string note = units_.take_notes("", " | ");
+  if (!note.empty()) out["note"] = text::make_json_safe(std::move(note), kMaxNoteBytes);
   if (!warnings_.empty()) {
     nlohmann::json& existing = out["warnings"];
     if (!existing.is_array()) existing = nlohmann::json::array();

@@ -5,11 +5,11 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
-#include <nlohmann/json.hpp>
-
+#include "decoded_units.h"
 #include "mailtap/transcript/event.h"
 
 namespace mailtap::decode::smtp_detail {
@@ -36,12 +36,7 @@ class Annotation {
     size_t length;
     std::string text;
   };
-  // Nearly every event has one decoded unit and one note: the first of each is kept inline (no
-  // vector allocated per event), the rest in order after it.
-  nlohmann::json first_decoded_;
-  std::vector<nlohmann::json> more_decoded_;
-  std::string first_note_;
-  std::vector<std::string> more_notes_;
+  DecodedUnits units_;
   std::vector<nlohmann::json> warnings_;  // no allocation for the usual event without any
   std::vector<Replacement> replacements_;
 };
