@@ -6,10 +6,12 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <chrono>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "mailtap/transcript/transcript_writer.h"
@@ -65,6 +67,26 @@ inline std::vector<nlohmann::json> json_lines(const std::filesystem::path& p) {
   std::string line;
   while (std::getline(in, line)) out.push_back(nlohmann::json::parse(line));
   return out;
+}
+
+// Lines of the file so far (0 before the writer has created it).
+inline size_t lines_in(const std::filesystem::path& p) {
+  return std::filesystem::exists(p) ? json_lines(p).size() : 0;
+}
+
+// Polls (generous deadline, no timing assertion) until the file holds `n` lines.
+inline bool eventually_has_lines(const std::filesystem::path& p, size_t n) {
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (lines_in(p) >= n) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  }
+  return false;
+}
+
+// One client command line, as a data event.
+inline Event client_line(Microseconds t, const std::string& text) {
+  return make_data(t, Party::client, Party::server, FrameKind::line, false, text);
 }
 
 inline SessionHeader sample_header(const std::string& id, Microseconds started) {

@@ -14,8 +14,11 @@ namespace mailtap::transcript {
 namespace {
 
 using std::chrono::steady_clock;
+using testing::client_line;
+using testing::eventually_has_lines;
 using testing::fresh_dir;
 using testing::json_lines;
+using testing::lines_in;
 using testing::sample_header;
 
 constexpr Microseconds kT0 = 1'714'566'896'123'456;
@@ -29,30 +32,12 @@ WriterOptions lingering_options(const std::filesystem::path& dir,
   return o;
 }
 
-Event line(Microseconds t, const std::string& text) {
-  return make_data(t, Party::client, Party::server, FrameKind::line, false, text);
-}
-
-size_t lines_in(const std::filesystem::path& p) {
-  return std::filesystem::exists(p) ? json_lines(p).size() : 0;
-}
-
-// Polls (generous deadline, no timing assertion) until the file holds `n` lines.
-bool eventually_has_lines(const std::filesystem::path& p, size_t n) {
-  auto deadline = steady_clock::now() + std::chrono::seconds(30);
-  while (steady_clock::now() < deadline) {
-    if (lines_in(p) >= n) return true;
-    std::this_thread::sleep_for(std::chrono::milliseconds(2));
-  }
-  return false;
-}
-
 TEST(TranscriptWriterLinger, LinesAreWrittenWhenTheLingerEndsWithoutFurtherActivity) {
   auto dir = fresh_dir("linger-ends");
   TranscriptWriter writer(lingering_options(dir, std::chrono::milliseconds(20)));
   auto stage = writer.make_stage();
   auto s = writer.open(sample_header("lg1", kT0), stage);
-  s->record(line(kT0 + 1, "NOOP\r\n"));
+  s->record(client_line(kT0 + 1, "NOOP\r\n"));
   stage->hand_off();
   // Nothing else happens: no flush, no further hand-off, the session stays open.
   EXPECT_TRUE(eventually_has_lines(s->path(), 2));
@@ -64,10 +49,10 @@ TEST(TranscriptWriterLinger, HandOffsWithinTheLingerWaitTogether) {
   TranscriptWriter writer(lingering_options(dir, kLongLinger));
   auto stage = writer.make_stage();
   auto s = writer.open(sample_header("lg2", kT0), stage);
-  s->record(line(kT0 + 1, "NOOP\r\n"));
+  s->record(client_line(kT0 + 1, "NOOP\r\n"));
   stage->hand_off();
   std::this_thread::sleep_for(std::chrono::milliseconds(100));
-  s->record(line(kT0 + 2, "NOOP\r\n"));
+  s->record(client_line(kT0 + 2, "NOOP\r\n"));
   stage->hand_off();
   std::this_thread::sleep_for(std::chrono::milliseconds(100));
   // Still within the linger: neither hand-off is written, not even the file's header.
@@ -86,12 +71,12 @@ TEST(TranscriptWriterLinger, AFullLingerBytesEndsTheWait) {
   TranscriptWriter writer(std::move(o));
   auto stage = writer.make_stage();
   auto s = writer.open(sample_header("lg3", kT0), stage);
-  s->record(line(kT0 + 1, std::string(1000, 'a') + "\r\n"));
+  s->record(client_line(kT0 + 1, std::string(1000, 'a') + "\r\n"));
   stage->hand_off();
   std::this_thread::sleep_for(std::chrono::milliseconds(100));
   EXPECT_EQ(lines_in(s->path()), 0u);  // 1 KiB: below linger_bytes, still gathering
 
-  for (int i = 0; i < 8; ++i) s->record(line(kT0 + 2 + i, std::string(1000, 'b') + "\r\n"));
+  for (int i = 0; i < 8; ++i) s->record(client_line(kT0 + 2 + i, std::string(1000, 'b') + "\r\n"));
   stage->hand_off();  // now over 4 KiB: written long before the 60 s linger
   EXPECT_TRUE(eventually_has_lines(s->path(), 10));
 }
@@ -104,7 +89,7 @@ TEST(TranscriptWriterLinger, ShutdownDoesNotWaitForTheLinger) {
     TranscriptWriter writer(lingering_options(dir, kLongLinger));
     auto s = writer.open(sample_header("lg4", kT0));
     path = s->path();
-    s->record(line(kT0 + 1, "QUIT\r\n"));
+    s->record(client_line(kT0 + 1, "QUIT\r\n"));
     std::this_thread::sleep_for(std::chrono::milliseconds(50));  // the writer is lingering
   }
   EXPECT_LT(steady_clock::now() - before, kLongLinger / 2);
@@ -120,7 +105,7 @@ TEST(TranscriptWriterLinger, ZeroLingerWritesEveryHandOffAtOnce) {
   auto stage = writer.make_stage();
   auto s = writer.open(sample_header("lg5", kT0), stage);
   for (int i = 0; i < 3; ++i) {
-    s->record(line(kT0 + 1 + i, "NOOP\r\n"));
+    s->record(client_line(kT0 + 1 + i, "NOOP\r\n"));
     stage->hand_off();
     // Each hand-off is written on its own, without a flush or a following hand-off.
     EXPECT_TRUE(eventually_has_lines(s->path(), static_cast<size_t>(2 + i)));

@@ -11,8 +11,11 @@
 namespace mailtap::transcript {
 namespace {
 
+using testing::client_line;
+using testing::eventually_has_lines;
 using testing::fresh_dir;
 using testing::json_lines;
+using testing::lines_in;
 using testing::sample_header;
 
 constexpr Microseconds kT0 = 1'714'566'896'123'456;
@@ -23,30 +26,12 @@ WriterOptions options_for(const std::filesystem::path& dir) {
   return o;
 }
 
-Event line(Microseconds t, const std::string& text) {
-  return make_data(t, Party::client, Party::server, FrameKind::line, false, text);
-}
-
-size_t lines_in(const std::filesystem::path& p) {
-  return std::filesystem::exists(p) ? json_lines(p).size() : 0;
-}
-
-// Polls (generous deadline, no timing assertion) until the file holds `n` lines.
-bool eventually_has_lines(const std::filesystem::path& p, size_t n) {
-  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
-  while (std::chrono::steady_clock::now() < deadline) {
-    if (lines_in(p) >= n) return true;
-    std::this_thread::sleep_for(std::chrono::milliseconds(2));
-  }
-  return false;
-}
-
 TEST(TranscriptStage, EventsWaitOnTheStageUntilHandedOff) {
   auto dir = fresh_dir("stage-wait");
   TranscriptWriter writer(options_for(dir));
   auto stage = writer.make_stage();
   auto s = writer.open(sample_header("st1", kT0), stage);
-  s->record(line(kT0 + 1, "NOOP\r\n"));
+  s->record(client_line(kT0 + 1, "NOOP\r\n"));
   EXPECT_FALSE(stage->empty());
   writer.flush();  // covers only what was handed over: nothing yet, not even the file
   EXPECT_EQ(lines_in(s->path()), 0u);
@@ -71,7 +56,7 @@ TEST(TranscriptStage, HandedOffEventsAreWrittenWithoutFlushOrMoreEvents) {
   auto stage = writer.make_stage();
   auto s = writer.open(sample_header("st2", kT0), stage);
   for (int iteration = 1; iteration <= 50; ++iteration) {
-    s->record(line(kT0 + iteration, "NOOP " + std::to_string(iteration) + "\r\n"));
+    s->record(client_line(kT0 + iteration, "NOOP " + std::to_string(iteration) + "\r\n"));
     stage->hand_off();
     ASSERT_TRUE(eventually_has_lines(s->path(), 1 + iteration)) << "iteration " << iteration;
   }
@@ -92,8 +77,8 @@ TEST(TranscriptStage, StagedAndDirectSessionsKeepTheirOrderAndSequence) {
     staged_path = a->path();
     direct_path = b->path();
     for (int i = 0; i < 1000; ++i) {
-      a->record(line(kT0 + i, "A " + std::to_string(i) + "\r\n"));
-      b->record(line(kT0 + i, "B " + std::to_string(i) + "\r\n"));
+      a->record(client_line(kT0 + i, "A " + std::to_string(i) + "\r\n"));
+      b->record(client_line(kT0 + i, "B " + std::to_string(i) + "\r\n"));
       if (i % 7 == 0) stage->hand_off();
     }
     a->finish();
@@ -120,7 +105,8 @@ TEST(TranscriptStage, HandleOutlivingItsStageAndWriterIsHarmless) {
     s = writer.open(sample_header("st4", kT0), stage);
     stage->hand_off();
   }
-  s->record(line(kT0, "QUIT\r\n"));  // kept on the stage the handle still holds; never written
+  s->record(
+      client_line(kT0, "QUIT\r\n"));  // kept on the stage the handle still holds; never written
   s->finish();
   EXPECT_EQ(lines_in(s->path()), 1u);
 }
@@ -135,7 +121,7 @@ TEST(TranscriptFailure, SessionLearnsItsFileCannotBeCreated) {
   auto s = writer.open(sample_header("st5", kT0), stage);
   EXPECT_FALSE(s->failed());
   EXPECT_EQ(s->failure(), "");
-  s->record(line(kT0, "NOOP\r\n"));
+  s->record(client_line(kT0, "NOOP\r\n"));
   stage->hand_off();
   writer.flush();
   EXPECT_TRUE(s->failed());
@@ -145,7 +131,7 @@ TEST(TranscriptFailure, SessionLearnsItsFileCannotBeCreated) {
   auto ok_dir = fresh_dir("stage-ok");
   TranscriptWriter healthy(options_for(ok_dir));
   auto t = healthy.open(sample_header("st6", kT0));
-  t->record(line(kT0, "NOOP\r\n"));
+  t->record(client_line(kT0, "NOOP\r\n"));
   healthy.flush();
   EXPECT_FALSE(t->failed());
   EXPECT_EQ(healthy.failed_sessions(), 0u);
