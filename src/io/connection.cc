@@ -74,7 +74,8 @@ void Connection::start() {
   header.upstream_tls = cfg.upstream_tls;
   header.upstream_insecure = context_.upstream_insecure;
   header.started_us = system_now_us();
-  transcript_ = context_.writer->open(header, context_.stage);
+  // Nothing to record (--no-transcripts): no handle, so the session builds no events at all.
+  if (context_.writer->records()) transcript_ = context_.writer->open(header, context_.stage);
 
   session::SessionConfig sc;
   sc.protocol = cfg.protocol;

@@ -98,8 +98,7 @@ void Session::handle(const Event& event, std::vector<Command>& out) {
     // may start (a late greeting must not deliver itself, a late connect must not start TLS).
     const auto* b = std::get_if<BytesReceived>(&event);
     if (b && !stream_broken_[idx(b->side)])
-      record_data(party(b->side), Party::mailtap, FrameKind::raw, std::string(b->bytes),
-                  tls_up(b->side));
+      record_data(party(b->side), Party::mailtap, FrameKind::raw, b->bytes, tls_up(b->side));
   } else {
     std::visit([this](const auto& e) { on(e); }, event);
   }
@@ -252,7 +251,7 @@ void Session::on(const BytesReceived& e) {
        client_ == Client::upgrading)) {
     // Nothing the client sends between STARTTLS and the handshake may cross into TLS. Never
     // framed, so the stream inside TLS starts afresh.
-    record_data(Party::client, Party::mailtap, FrameKind::raw, std::string(e.bytes), false);
+    record_data(Party::client, Party::mailtap, FrameKind::raw, e.bytes, false);
     warn("starttls_command_injection",
          "the client sent data after STARTTLS before the TLS handshake; it was dropped "
          "(CVE-2011-0411 class)");
@@ -797,12 +796,14 @@ void Session::send(Side side, std::string bytes) {
   out_->push_back(Send{side, std::move(bytes)});
 }
 
-void Session::record_data(Party from, Party to, FrameKind kind, const std::string& bytes,
+void Session::record_data(Party from, Party to, FrameKind kind, std::string_view bytes,
                           bool over_tls) {
-  sink_.record(transcript::make_data(clock_(), from, to, kind, over_tls, bytes));
+  if (!sink_.recording()) return;
+  sink_.record(transcript::make_data(clock_(), from, to, kind, over_tls, std::string(bytes)));
 }
 
 void Session::record(EventType type, nlohmann::json fields) {
+  if (!sink_.recording()) return;
   sink_.record(transcript::make_event(clock_(), type, std::move(fields)));
 }
 

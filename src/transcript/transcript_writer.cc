@@ -611,6 +611,10 @@ std::shared_ptr<SessionTranscript> TranscriptWriter::open(
   return std::make_shared<SessionHandle>(impl_, std::move(state), std::move(staged));
 }
 
+bool TranscriptWriter::records() const {
+  return impl_->enabled;
+}
+
 std::shared_ptr<TranscriptStage> TranscriptWriter::make_stage() {
   return std::make_shared<Stage>(impl_);
 }

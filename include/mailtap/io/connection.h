@@ -91,6 +91,7 @@ class Connection final : public LegOwner, public session::EventSink {
   void on_leg_closed(Side side) override;
   // EventSink
   void record(transcript::Event event) override;
+  bool recording() const override { return transcript_ != nullptr; }
 
   void dispatch(const session::Event& event);
   void execute(session::Command& command);

@@ -32,6 +32,9 @@ class EventSink {
  public:
   virtual ~EventSink() = default;
   virtual void record(transcript::Event event) = 0;
+  // False when nothing is recorded (`--no-transcripts`): the session then builds no events, and
+  // copies no relayed bytes into them.
+  virtual bool recording() const { return true; }
 };
 
 class Session {
@@ -111,7 +114,7 @@ class Session {
 
   void send(Side side, std::string bytes);
   void record_data(transcript::Party from, transcript::Party to, transcript::FrameKind kind,
-                   const std::string& bytes, bool over_tls);
+                   std::string_view bytes, bool over_tls);
   void record(transcript::EventType type, nlohmann::json fields);
   void warn(std::string_view code, std::string message);
   CapabilityPolicy capability_policy() const;
@@ -154,15 +157,15 @@ class Session {
   std::unique_ptr<StartTlsState> starttls_;
   StartTlsState& starttls();
   bool starttls_reply_held() const { return starttls_ && !starttls_->reply.empty(); }
-  std::unique_ptr<std::string> pending_fatal_;  // said to the client once its TLS is up
+  std::unique_ptr<std::string> pending_fatal_;           // said to the client once its TLS is up
   static constexpr size_t kBrokenStreamRecorded = 1024;  // of a broken stream's unread bytes
-  uint64_t bytes_in_[2] = {0, 0};   // plaintext received from a leg
-  uint64_t bytes_out_[2] = {0, 0};  // plaintext sent to a leg
+  uint64_t bytes_in_[2] = {0, 0};                        // plaintext received from a leg
+  uint64_t bytes_out_[2] = {0, 0};                       // plaintext sent to a leg
   // The frames of the read being acted on; its memory is lent by the thread for the read and
   // given back after it (FramesLease in session.cc), so an idle session holds none.
   std::vector<Frame> frames_;
-  std::vector<Frame> held_;    // server lines held while a reply is rewritten
-  size_t held_bytes_ = 0;      // octets in held_
+  std::vector<Frame> held_;  // server lines held while a reply is rewritten
+  size_t held_bytes_ = 0;    // octets in held_
   // A reply mailtap holds back (a multi-line greeting, an EHLO reply being rewritten) may grow to
   // this many octets; beyond it the session ends (an upstream must not make mailtap hold 150 MB).
   static constexpr size_t kMaxHeldReply = size_t{1} << 20;

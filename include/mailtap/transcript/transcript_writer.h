@@ -95,6 +95,9 @@ class TranscriptWriter {
   // used on one thread and outlive nothing in particular (handles keep it alive).
   std::shared_ptr<SessionTranscript> open(const SessionHeader& header,
                                           const std::shared_ptr<TranscriptStage>& stage = nullptr);
+  // Whether anything recorded goes anywhere (files, or an observer such as --tail): when not,
+  // callers need not build events at all.
+  bool records() const;
   // A stage for one event loop's sessions (see the top of this file).
   std::shared_ptr<TranscriptStage> make_stage();
   // Blocks until everything handed to the writer so far is written (used at shutdown and in
