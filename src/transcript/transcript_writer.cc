@@ -82,10 +82,9 @@ struct SessionState {
   std::unique_ptr<SessionHeader> header;
   std::string session_id;
   Protocol protocol = Protocol::smtp;
-  // The file is WriterOptions::directory / file_name_for(started_us, protocol, session_id): the
-  // name is made when needed rather than kept for the session's whole life.
+  // The file is WriterOptions::directory / file_name_for(started_us, protocol, session_id) (see
+  // WriterCore::path_of): the name is made when needed, not kept for the session's whole life.
   Microseconds started_us = 0;
-  bool has_file = false;
 
   // Writer thread only.
   int fd = -1;
@@ -534,9 +533,8 @@ class SessionHandle final : public SessionTranscript {
     put(ItemKind::finish, Event{});
   }
   std::filesystem::path path() const override {
-    if (!state_->has_file) return {};
-    return impl_->options.directory /
-           file_name_for(state_->started_us, state_->protocol, state_->session_id);
+    if (!impl_->options.write_files) return {};
+    return impl_->path_of(*state_);
   }
   bool failed() const override { return state_->failed_flag.load(std::memory_order_acquire); }
   std::string failure() const override {
@@ -597,10 +595,7 @@ std::shared_ptr<SessionTranscript> TranscriptWriter::open(
   state->header = std::make_unique<SessionHeader>(header);
   state->session_id = header.session_id;
   state->protocol = header.protocol;
-  if (impl_->options.write_files) {
-    state->started_us = header.started_us;
-    state->has_file = true;
-  }
+  state->started_us = header.started_us;
   // Only stages made by this writer are accepted (make_stage() is the only maker).
   auto staged = std::static_pointer_cast<Stage>(stage);
   if (staged) {
