@@ -3,7 +3,6 @@
 // lets the format grow without a version bump.
 #include <array>
 #include <charconv>
-#include <cstring>
 #include <stdexcept>
 #include <string>
 #include <string_view>
@@ -86,16 +85,6 @@ void append_number(std::string& out, Integer value) {
   out.append(buf, static_cast<size_t>(end - buf));
 }
 
-// Names of parties, frames and types are plain ASCII words: no escaping needed. One append.
-void append_word(std::string& out, std::string_view word) {
-  const size_t at = out.size();
-  out.resize(at + word.size() + 2);
-  char* p = out.data() + at;
-  p[0] = '"';
-  std::memcpy(p + 1, word.data(), word.size());
-  p[word.size() + 1] = '"';
-}
-
 // How a line carries the event's bytes.
 enum class BytesAs { text, b64, replaced };
 
@@ -138,13 +127,13 @@ bool write_data_event_line(std::string& out, const Event& event, uint64_t seq,
     out += k.member;
     switch (k.key) {
       case DataKey::b64:
-        append_word(out, base64_encode(event.bytes));
+        append_quoted_plain(out, base64_encode(event.bytes));
         break;
       case DataKey::frame:
-        append_word(out, to_string(event.frame));
+        append_quoted_plain(out, to_string(event.frame));
         break;
       case DataKey::from:
-        append_word(out, to_string(event.from));
+        append_quoted_plain(out, to_string(event.from));
         break;
       case DataKey::len:
         append_number(out, event.bytes.size());
@@ -163,10 +152,10 @@ bool write_data_event_line(std::string& out, const Event& event, uint64_t seq,
         out += event.over_tls ? "true" : "false";
         break;
       case DataKey::to:
-        append_word(out, to_string(event.to));
+        append_quoted_plain(out, to_string(event.to));
         break;
       case DataKey::type:
-        append_word(out, to_string(event.type));
+        append_quoted_plain(out, to_string(event.type));
         break;
     }
   }

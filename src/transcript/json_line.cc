@@ -155,12 +155,7 @@ inline bool append_short_plain(std::string& out, std::string_view text) {
     const auto c = static_cast<unsigned char>(ch);
     if (c < 0x20 || c >= 0x7f || c == '"' || c == '\\') return false;
   }
-  const size_t at = out.size();
-  out.resize(at + text.size() + 2);
-  char* p = out.data() + at;
-  p[0] = '"';
-  std::memcpy(p + 1, text.data(), text.size());
-  p[text.size() + 1] = '"';
+  append_quoted_plain(out, text);
   return true;
 }
 

@@ -8,11 +8,23 @@
 // repair). The output is byte for byte what nlohmann's dump would have written.
 #pragma once
 
+#include <cstring>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <string_view>
 
 namespace mailtap::transcript {
+
+// Appends `plain` between quotes as it is, in one append: the caller vouches that it needs no
+// escape (printable ASCII other than '"' and '\\': words, names, base64).
+inline void append_quoted_plain(std::string& out, std::string_view plain) {
+  const size_t at = out.size();
+  out.resize(at + plain.size() + 2);
+  char* p = out.data() + at;
+  p[0] = '"';
+  std::memcpy(p + 1, plain.data(), plain.size());
+  p[plain.size() + 1] = '"';
+}
 
 // Appends `text` as a JSON string, quotes included, exactly as
 // nlohmann::json(text).dump(-1, ' ', false) escapes valid UTF-8. `text` must be valid UTF-8.
