@@ -166,6 +166,13 @@ struct TlsEndpoint::Impl final : TlsEndpoint {
   bool close_sent = false;
   bool in_cycle = false;
 
+  // What was written before the handshake completed goes out, encrypted, in order.
+  void send_held_plaintext() {
+    if (!held_plaintext) return;
+    encrypt(*held_plaintext);
+    held_plaintext.reset();
+  }
+
   Failure& failure_state() {
     if (!failure) failure = std::make_unique<Failure>();
     return *failure;
@@ -392,10 +399,7 @@ struct TlsEndpoint::Impl final : TlsEndpoint {
       }
     }
     if (handshake_done && !failed) {
-      if (held_plaintext && !close_sent) {
-        encrypt(*held_plaintext);
-        held_plaintext.reset();
-      }
+      if (!close_sent) send_held_plaintext();
       // OpenSSL's RELEASE_BUFFERS mode frees the 16 KiB read buffer only after application data,
       // so a session idling right after its handshake (or a ticket) would keep it; free it
       // whenever no partial record is held (SSL_free_buffers refuses otherwise). After
@@ -500,31 +504,30 @@ void TlsEndpoint::feed_encrypted(std::string_view bytes) {
 }
 
 void TlsEndpoint::write_plaintext(std::string_view bytes) {
+  Impl& impl = *this->impl();
   // Ignored after a failure or after our close_notify: nothing can carry them any more.
-  if (impl()->failed || impl()->close_sent || bytes.empty()) return;
+  if (impl.failed || impl.close_sent || bytes.empty()) return;
   clear_stale_errors();
-  if (!impl()->handshake_done || impl()->held_plaintext) {
-    if (!impl()->held_plaintext) impl()->held_plaintext = std::make_unique<std::string>();
-    impl()->held_plaintext->append(bytes);
+  if (!impl.handshake_done || impl.held_plaintext) {
+    if (!impl.held_plaintext) impl.held_plaintext = std::make_unique<std::string>();
+    impl.held_plaintext->append(bytes);
     return;
   }
-  impl()->encrypt(bytes);
+  impl.encrypt(bytes);
 }
 
 void TlsEndpoint::close_notify() {
-  if (impl()->failed || impl()->close_sent || !impl()->ssl) return;
+  Impl& impl = *this->impl();
+  if (impl.failed || impl.close_sent || !impl.ssl) return;
   clear_stale_errors();
-  impl()->close_sent = true;
+  impl.close_sent = true;
   // Before the handshake there is no session to close; the caller just closes the socket.
-  if (!impl()->handshake_done) return;
-  if (impl()->held_plaintext) {
-    impl()->encrypt(*impl()->held_plaintext);
-    impl()->held_plaintext.reset();
-  }
-  if (SSL_shutdown(impl()->ssl.get()) < 0) {
+  if (!impl.handshake_done) return;
+  impl.send_held_plaintext();
+  if (SSL_shutdown(impl.ssl.get()) < 0) {
     // Not fatal for the data already delivered; record why the close was not clean.
-    impl()->fail_with(
-        with_openssl_errors(std::string("cannot send close_notify to the ") + impl()->peer_name()));
+    impl.fail_with(
+        with_openssl_errors(std::string("cannot send close_notify to the ") + impl.peer_name()));
   }
 }
 
