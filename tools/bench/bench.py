@@ -45,10 +45,8 @@ SIZES = {
 }
 
 
-# --workloads names, and the result keys each one fills.
+# What --workloads may name.
 WORKLOADS = ("idle", "fetch", "retr", "noop", "smtp")
-WORKLOAD_OF = {"imaps_fetch": "fetch", "pop3s_retr": "retr", "smtp_new": "smtp",
-               "smtp_persistent": "smtp"}
 
 
 class Target:
@@ -286,8 +284,8 @@ def run_benchmark(args, workdir: Path) -> dict:
                 f"pop3s://127.0.0.1:{t.ports['pop3s']}/1", t.cafile, alice.login,
                 alice.password, check)
 
-        for key, job in (("imaps_fetch", fetch), ("pop3s_retr", retr)):
-            if WORKLOAD_OF[key] not in args.workloads:
+        for workload, key, job in (("fetch", "imaps_fetch", fetch), ("retr", "pop3s_retr", retr)):
+            if workload not in args.workloads:
                 continue
             log(f"{key}: warm-up (the message must arrive intact), then {size['bulk_reps']} "
                 "interleaved repetitions")
@@ -297,29 +295,27 @@ def run_benchmark(args, workdir: Path) -> dict:
                 for t in rotate(targets, rep):
                     measure(t, job(t), results, key, bulk_bytes / 1e6)
 
-        per_chunk = size["noops"] // size["noop_chunks"]
         if "noop" in args.workloads:
+            per_chunk = size["noops"] // size["noop_chunks"]
             log(f"round trips: {size['noops']} NOOPs per target in {size['noop_chunks']} chunks")
-        for chunk in range(size["noop_chunks"] if "noop" in args.workloads else 0):
-            for t in rotate(targets, chunk):
-                measure(t, lambda t=t: clients.imap_round_trips(
-                    t.ports["imaps"], t.cafile, alice.login, alice.password, per_chunk),
-                    results, "noop", per_chunk)
+            for chunk in range(size["noop_chunks"]):
+                for t in rotate(targets, chunk):
+                    measure(t, lambda t=t: clients.imap_round_trips(
+                        t.ports["imaps"], t.cafile, alice.login, alice.password, per_chunk),
+                        results, "noop", per_chunk)
 
         if "smtp" in args.workloads:
             # Where the recording relay writes its transcripts: the same file system and state.
             results["file_creation"] = file_creation_cost(workdir / "mailtap")
             log("creating a transcript-sized file here costs "
                 f"{results['file_creation']['system_us']:.0f} µs of system time")
-        for key, persistent in (("smtp_new", False), ("smtp_persistent", True)):
-            if WORKLOAD_OF[key] not in args.workloads:
-                continue
-            log(f"{key}: {size['smtp_messages']} messages, {size['smtp_reps']} repetitions")
-            for rep in range(size["smtp_reps"]):
-                for t in rotate(targets, rep):
-                    measure(t, lambda t=t: clients.smtp_source(
-                        t.ports["smtp"], size["smtp_messages"], 10, persistent,
-                        size["smtp_size"]), results, key, size["smtp_messages"])
+            for key, persistent in (("smtp_new", False), ("smtp_persistent", True)):
+                log(f"{key}: {size['smtp_messages']} messages, {size['smtp_reps']} repetitions")
+                for rep in range(size["smtp_reps"]):
+                    for t in rotate(targets, rep):
+                        measure(t, lambda t=t: clients.smtp_source(
+                            t.ports["smtp"], size["smtp_messages"], 10, persistent,
+                            size["smtp_size"]), results, key, size["smtp_messages"])
         results["load_after"] = procstat.load_average()
         for r in started:
             if not r.alive():
