@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <csignal>
 #include <cstdio>
 #include <cstring>
 #include <fstream>
@@ -176,6 +177,7 @@ int ProxyServer::run() {
     });
   }
   workers_[0]->run();
+  ignore_further_signals();
   for (auto& t : threads_) t.join();
   threads_.clear();
   writer_->flush();
@@ -201,9 +203,20 @@ void ProxyServer::check_done() {
 
 void ProxyServer::stop() {
   stopped_ = true;
-  uv_signal_stop(&sigint_);
-  uv_signal_stop(&sigterm_);
+  // The signal handles stay started: stopping them would hand SIGINT/SIGTERM back to their
+  // default action, and a signal before ignore_further_signals() would kill the process.
   uv_stop(workers_[0]->loop());
+}
+
+// The loop has stopped; what is left is joining threads and flushing transcripts. A signal now
+// (a supervisor repeating SIGTERM, a third Ctrl-C) must not kill the process halfway through the
+// flush, so both are ignored until exit. Closing the libuv handles resets them to SIG_DFL, hence
+// SIG_IGN right after; their close callbacks run when worker 0's loop is torn down.
+void ProxyServer::ignore_further_signals() {
+  uv_close(reinterpret_cast<uv_handle_t*>(&sigint_), nullptr);
+  uv_close(reinterpret_cast<uv_handle_t*>(&sigterm_), nullptr);
+  std::signal(SIGINT, SIG_IGN);
+  std::signal(SIGTERM, SIG_IGN);
 }
 
 void ProxyServer::on_signal(uv_signal_t* s, int signum) {

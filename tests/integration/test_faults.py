@@ -757,6 +757,37 @@ def test_sigterm_with_many_sessions_in_flight(proxy):
     up.close()
 
 
+def test_signals_repeated_until_exit_never_kill_the_flush(proxy):
+    """Fault: SIGTERM sent again and again, every millisecond, from the first until mailtap has
+    exited (a supervisor or an impatient user repeating themselves). The second one stops the
+    loop at once; the ones after it arrive while mailtap joins its threads and flushes the
+    transcripts, and must not kill it there: mailtap exits 0 and every transcript is complete.
+    (Found by CI: a SIGTERM landing after the loop had stopped met the default action, exit -15.)"""
+    up = Greeter(b"220 greeter ESMTP\r\n", b"250 ok\r\n")
+    p = plain(proxy, up)
+    socks = open_sessions(p.port, 60)
+    sent = 0
+    deadline = time.monotonic() + 60
+    while p.process.poll() is None and time.monotonic() < deadline:
+        try:
+            p.process.send_signal(signal.SIGTERM)
+            sent += 1
+        except ProcessLookupError:
+            break
+        time.sleep(0.001)
+    for s in socks:
+        s.close()
+    assert p.process.poll() is not None, "mailtap did not exit within 60 s of repeated SIGTERMs"
+    assert sent >= 2, sent
+    assert p.stop() == 0, (sent, p.stderr())
+    transcripts = validate_transcripts(p)
+    assert len(transcripts) == 60
+    for t in transcripts:
+        assert t[-1]["type"] == "close", t[-3:]
+        assert [e["seq"] for e in t[1:]] == list(range(1, len(t)))
+    up.close()
+
+
 def test_sigkill_mid_session_leaves_parsable_transcripts(proxy):
     """Fault: SIGKILL while 20 sessions exchange commands and one streams DATA. Every transcript
     parses up to its last complete line: at most one torn line, and only at the very end; seq

@@ -53,6 +53,7 @@ class ProxyServer {
   void begin_shutdown(const std::string& reason);
   void check_done();
   void stop();
+  void ignore_further_signals();
 
   ProxyOptions options_;
   WorkerShared shared_;
