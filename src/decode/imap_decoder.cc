@@ -150,15 +150,15 @@ class ImapDecoder final : public SessionDecoder {
   void capability_warnings(const Event& e, imap::Annotation& a);
 
   DecodeOptions options_;
-  ClientSide client_;        // client/mailtap -> server
-  ServerSide server_;        // server -> client/mailtap
+  ClientSide client_;  // client/mailtap -> server
+  ServerSide server_;  // server -> client/mailtap
   // Rare directions, allocated when first seen (an idle session's decoder stays small).
   std::unique_ptr<ClientSide> dropped_;      // client -> mailtap
   std::unique_ptr<ServerSide> synthesized_;  // mailtap -> client
 
   imap::PendingCommands pending_;
   imap::Capabilities caps_;
-  std::optional<bool> server_tls_;  // the server leg, from its events' over_tls and tls events
+  std::optional<bool> server_tls_;   // the server leg, from its events' over_tls and tls events
   bool untagged_explained_ = false;  // the first untagged data line says what "*" means
   bool greeted_ = false;
   bool authenticated_ = false;
@@ -212,8 +212,8 @@ void ImapDecoder::on_close(imap::Annotation& a) {
     tags.push_back(text::json_safe(c.tag, 100));
     if (list.size() < 200) list += (list.empty() ? "" : ", ") + c.tag + " " + c.name;
   }
-  a.add({{"unanswered", tags}}, std::to_string(tags.size()) + " command(s) never completed: " +
-                                    text::json_safe(list, 240));
+  a.add({{"unanswered", tags}},
+        std::to_string(tags.size()) + " command(s) never completed: " + text::json_safe(list, 240));
 }
 
 void ImapDecoder::on_data(const Event& e, imap::Annotation& a) {
@@ -393,8 +393,8 @@ void ImapDecoder::client_logical_line(ClientSide& side, const Event& e, const Pi
   auto cmd = imap::parse_command(line);
   if (!cmd) {
     std::string shown = line.segments.empty() ? "" : line.segments[0];
-    a.warn("imap_syntax", "a client line that is not an IMAP command: " +
-                                text::json_safe(shown, 120));
+    a.warn("imap_syntax",
+           "a client line that is not an IMAP command: " + text::json_safe(shown, 120));
     a.add(json{{"unparsed", true}}, "not an IMAP command");
     return;
   }
@@ -463,13 +463,14 @@ void ImapDecoder::command_effects(imap::Command& cmd, const Event& e, const Piec
       // The same command, announced earlier by its first line: now complete.
       pending_.take(cmd.tag);
     } else {
-      a.warn("imap_duplicate_tag", who + ": tag already used by a command still in progress (" +
-                                  existing->name + ")");
+      a.warn("imap_duplicate_tag",
+             who + ": tag already used by a command still in progress (" + existing->name + ")");
     }
   }
   if (!pending_.add(std::move(pc)) && !warned_pending_overflow_) {
     warned_pending_overflow_ = true;
-    a.warn("imap_pending_overflow", "more than 1000 commands in progress: the oldest are no longer paired");
+    a.warn("imap_pending_overflow",
+           "more than 1000 commands in progress: the oldest are no longer paired");
   }
 }
 
@@ -482,7 +483,8 @@ void ImapDecoder::sasl_response(const Event& e, const Piece& p, const imap::Logi
   d = {{"sasl", step.decoded}, {"in_response_to", text::json_safe(sasl_tag_, 100)}};
   note = sasl_tag_ + " AUTHENTICATE, client: " + step.note;
   a.warn_all(step.warnings);
-  if (step.redacted()) a.edit_line_range(0, wire.size(), p.event_begin, p.offset, step.wire_replacement);
+  if (step.redacted())
+    a.edit_line_range(0, wire.size(), p.event_begin, p.offset, step.wire_replacement);
 }
 
 // ---- server side ---------------------------------------------------------------------------
@@ -491,7 +493,8 @@ void ImapDecoder::server_piece(ServerSide& side, const Event& e, const Piece& p,
                                imap::Annotation& a, bool live) {
   switch (p.kind) {
     case Piece::Kind::partial_line:
-      a.add(json_object("partial_line", true), "the start of a server line (decoded when complete)");
+      a.add(json_object("partial_line", true),
+            "the start of a server line (decoded when complete)");
       return;
     case Piece::Kind::literal: {
       const auto& lits = side.stream.current().literals;
@@ -529,9 +532,10 @@ void ImapDecoder::server_piece(ServerSide& side, const Event& e, const Piece& p,
         json d = json_object("continued", true, "literal_follows", size);
         if (r) d["type"] = text::json_safe(r->type, 60);
         if (!side.literal_item.empty()) d["item"] = side.literal_item;
-        a.add(std::move(d), side.literal_owner + ": " +
-                     (side.literal_item.empty() ? std::string("a ") : side.literal_item + " as a ") +
-                     std::to_string(size) + "-byte literal follows");
+        a.add(std::move(d),
+              side.literal_owner + ": " +
+                  (side.literal_item.empty() ? std::string("a ") : side.literal_item + " as a ") +
+                  std::to_string(size) + "-byte literal follows");
       }
       return;
   }
@@ -545,16 +549,15 @@ void ImapDecoder::server_logical_line(ServerSide& side, const Event& e, const Pi
   auto r = imap::parse_response(line);
   if (!r) {
     std::string shown = line.segments.empty() ? "" : line.segments[0];
-    a.warn("imap_malformed_response", "a server line that is not an IMAP response: " +
-                                  text::json_safe(shown, 120));
+    a.warn("imap_malformed_response",
+           "a server line that is not an IMAP response: " + text::json_safe(shown, 120));
     a.add(json{{"unparsed", true}}, "not an IMAP response");
     return;
   }
   imap::describe_response(*r, line);
   json d = std::move(r->decoded);
   std::string note = std::move(r->note);
-  if (!r->syntax_error.empty() && r->kind == imap::Response::Kind::tagged &&
-      r->status.empty()) {
+  if (!r->syntax_error.empty() && r->kind == imap::Response::Kind::tagged && r->status.empty()) {
     a.warn("imap_malformed_response", "tagged response is not OK, NO or BAD: " + r->syntax_error);
   }
   if (live) response_effects(*r, e, p, d, note, a);
@@ -575,8 +578,8 @@ void ImapDecoder::capability_warnings(const Event& e, imap::Annotation& a) {
     std::string list;
     for (const auto& m : mechs) list += (list.empty() ? "" : " ") + text::json_safe(m, 40);
     a.warn("auth_offered_cleartext", "the server offers authentication (AUTH=" + list +
-                                    ") before TLS" +
-                                    (caps_.has("LOGINDISABLED") ? "" : " and allows LOGIN"));
+                                         ") before TLS" +
+                                         (caps_.has("LOGINDISABLED") ? "" : " and allows LOGIN"));
   }
 }
 
@@ -608,8 +611,8 @@ void ImapDecoder::response_effects(imap::Response& r, const Event& e, const Piec
   }
 }
 
-void ImapDecoder::status_or_data_effects(imap::Response& r, bool greeting, const Event& e,
-                                         json& d, std::string& note, imap::Annotation& a) {
+void ImapDecoder::status_or_data_effects(imap::Response& r, bool greeting, const Event& e, json& d,
+                                         std::string& note, imap::Annotation& a) {
   if (greeting) {
     d["greeting"] = true;
     if (r.status == "PREAUTH") authenticated_ = true;
@@ -619,7 +622,8 @@ void ImapDecoder::status_or_data_effects(imap::Response& r, bool greeting, const
                                     : "the server refuses the connection") +
            (r.code_note.empty() ? "" : "; " + r.code_note) +
            (r.text.empty() ? "" : " (" + text::json_safe(r.text, 200) + ")");
-    if (r.status == "BYE") a.warn("server_refused", "the server refused the session: " + text::json_safe(r.text, 200));
+    if (r.status == "BYE")
+      a.warn("server_refused", "the server refused the session: " + text::json_safe(r.text, 200));
     return;
   }
   if (r.kind == imap::Response::Kind::tagged) {
@@ -674,9 +678,9 @@ void ImapDecoder::continuation_effects(imap::Response& r, const Piece& p, json& 
            ": it reports changes as they happen until the client sends DONE";
     return;
   }
-  for (const auto& c : pending_.all()) {
+  for (auto& c : pending_.all()) {
     if (!c.waits_for_literal_go_ahead) continue;
-    const_cast<imap::PendingCommand&>(c).waits_for_literal_go_ahead = false;
+    c.waits_for_literal_go_ahead = false;
     d["in_response_to"] = text::json_safe(c.tag, 100);
     note = "+: the server is ready for the literal of " + c.tag + " " + c.name +
            (r.text.empty() ? std::string() : " (" + text::json_safe(r.text, 120) + ")");
@@ -684,12 +688,12 @@ void ImapDecoder::continuation_effects(imap::Response& r, const Piece& p, json& 
   }
 }
 
-void ImapDecoder::completion_effects(imap::Response& r, const Event& e, json& d,
-                                     std::string& note, imap::Annotation& a) {
+void ImapDecoder::completion_effects(imap::Response& r, const Event& e, json& d, std::string& note,
+                                     imap::Annotation& a) {
   auto c = pending_.take(r.tag);
   if (!c) {
-    a.warn("imap_unknown_tag", r.tag + " " + r.status +
-                              " answers no command mailtap saw the client send");
+    a.warn("imap_unknown_tag",
+           r.tag + " " + r.status + " answers no command mailtap saw the client send");
     return;
   }
   if (c->waits_for_literal_go_ahead) {

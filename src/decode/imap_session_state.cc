@@ -105,8 +105,9 @@ std::vector<std::string> Capabilities::auth_mechanisms() const {
 
 bool PendingCommands::add(PendingCommand command) {
   bool kept_all = true;
-  if (commands_.size() >= kMaxPending) {
-    commands_.erase(commands_.begin());
+  if (commands_.size() - head_ >= kMaxPending) {
+    drop_oldest();
+    compact();  // a flood of unanswered commands must not grow the dead front without end
     kept_all = false;
   }
   commands_.push_back(std::move(command));
@@ -114,34 +115,53 @@ bool PendingCommands::add(PendingCommand command) {
 }
 
 PendingCommand* PendingCommands::find(std::string_view tag) {
-  for (auto& c : commands_) {
+  for (auto& c : all()) {
     if (c.tag == tag) return &c;
   }
   return nullptr;
 }
 
 std::optional<PendingCommand> PendingCommands::take(std::string_view tag) {
-  for (auto it = commands_.begin(); it != commands_.end(); ++it) {
-    if (it->tag == tag) {
-      std::optional<PendingCommand> c(std::move(*it));
-      commands_.erase(it);
-      if (commands_.empty()) {
-        std::vector<PendingCommand>().swap(commands_);
-      } else if (commands_.capacity() > 16 && commands_.size() * 4 < commands_.capacity()) {
-        // After a pipelined burst, give the room back while a few commands (IDLE) stay open.
-        commands_.shrink_to_fit();
-      }
-      return c;
+  for (size_t i = head_; i < commands_.size(); ++i) {
+    if (commands_[i].tag != tag) continue;
+    std::optional<PendingCommand> c(std::move(commands_[i]));
+    if (i == head_) {
+      drop_oldest();
+    } else {
+      commands_.erase(commands_.begin() + static_cast<std::ptrdiff_t>(i));
     }
+    compact();
+    return c;
   }
   return std::nullopt;
 }
 
+void PendingCommands::drop_oldest() {
+  commands_[head_] = PendingCommand{};  // its strings go now, not at the next compaction
+  ++head_;
+}
+
+void PendingCommands::compact() {
+  const size_t live = commands_.size() - head_;
+  if (live == 0) {
+    std::vector<PendingCommand>().swap(commands_);
+    head_ = 0;
+    return;
+  }
+  const bool mostly_unused = commands_.capacity() > 16 && live * 4 < commands_.capacity();
+  if (mostly_unused || (head_ >= 32 && head_ * 2 >= commands_.size())) {
+    commands_.erase(commands_.begin(), commands_.begin() + static_cast<std::ptrdiff_t>(head_));
+    head_ = 0;
+  }
+  // After a pipelined burst, give the room back while a few commands (IDLE) stay open.
+  if (mostly_unused) commands_.shrink_to_fit();
+}
+
 PendingCommand* PendingCommands::attribute(const Response& response) {
   if (empty()) return nullptr;
-  PendingCommand* best = &commands_.front();
+  PendingCommand* best = &commands_[head_];
   int best_rank = 0;
-  for (auto& c : commands_) {
+  for (auto& c : all()) {
     int rank = produces(c.name, response);
     if (rank > best_rank) {
       best = &c;

@@ -74,6 +74,42 @@ void BM_Decoder(benchmark::State& state, Protocol protocol, bool bulk, Work work
   BENCHMARK_CAPTURE(BM_Decoder, proto##_chatty_line, Protocol::proto, false, Work::whole_line);  \
   BENCHMARK_CAPTURE(BM_Decoder, proto##_chatty_writer, Protocol::proto, false, Work::writer_line)
 
+// A pipelined IMAP burst: `range(0)` NOOPs sent before any answer, then their completions in the
+// order sent. The cost per command shows how the pending list copes with many open commands.
+void BM_ImapPipelinedBurst(benchmark::State& state) {
+  const auto burst = static_cast<size_t>(state.range(0));
+  bench::EventScript script = bench::event_script(Protocol::imap, false);
+  auto decoder = decode::make_session_decoder(Protocol::imap, {});
+  uint64_t seq = 0;
+  for (const auto& e : script.setup) {
+    nlohmann::json j = transcript::encode_event(e, ++seq);
+    decoder->annotate(e, j);
+  }
+  std::vector<transcript::Event> round;
+  Microseconds t = 1'800'000'000'000'000;
+  for (int side = 0; side < 2; ++side) {
+    for (size_t i = 0; i < burst; ++i) {
+      std::string tag = "p" + std::to_string(i);
+      round.push_back(
+          side == 0
+              ? transcript::make_data(++t, transcript::Party::client, transcript::Party::server,
+                                      transcript::FrameKind::line, true, tag + " NOOP\r\n")
+              : transcript::make_data(++t, transcript::Party::server, transcript::Party::client,
+                                      transcript::FrameKind::line, true,
+                                      tag + " OK NOOP completed\r\n"));
+    }
+  }
+  for (auto _ : state) {
+    for (const auto& e : round) {
+      nlohmann::json annotation = {{"seq", ++seq}};
+      decoder->annotate(e, annotation);
+      benchmark::DoNotOptimize(annotation);
+    }
+  }
+  state.SetItemsProcessed(static_cast<int64_t>(state.iterations() * burst));
+}
+BENCHMARK(BM_ImapPipelinedBurst)->Arg(10)->Arg(1000)->Unit(benchmark::kMicrosecond);
+
 MAILTAP_DECODER_BENCH(smtp);
 MAILTAP_DECODER_BENCH(imap);
 MAILTAP_DECODER_BENCH(pop3);

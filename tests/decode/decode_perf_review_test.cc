@@ -321,9 +321,62 @@ TEST(DecodePerfReview, PendingListHoldsLittleOnceABurstHasCompleted) {
   }
   for (int i = 0; i < 999; ++i) ASSERT_TRUE(pending.take("t" + std::to_string(i)).has_value());
   ASSERT_EQ(pending.all().size(), 1u);
-  EXPECT_LE(pending.all().capacity() * sizeof(imap::PendingCommand), 4096u)
-      << "capacity " << pending.all().capacity() << " x " << sizeof(imap::PendingCommand)
-      << " bytes kept for one pending command";
+  EXPECT_LE(pending.held_bytes(), 4096u) << "bytes kept for one pending command";
+}
+
+// A flood of commands that are never answered: the oldest are forgotten one by one (by moving the
+// start of the list, not by shifting the others), and what the list holds stays bounded by about
+// twice its cap however long the flood goes on.
+TEST(DecodePerfReview, PendingListStaysBoundedInAnEndlessFlood) {
+  imap::PendingCommands pending;
+  size_t forgotten = 0;
+  for (int i = 0; i < 100000; ++i) {
+    imap::PendingCommand c;
+    c.tag = "f" + std::to_string(i);
+    c.name = "NOOP";
+    if (!pending.add(std::move(c))) ++forgotten;
+  }
+  EXPECT_EQ(forgotten, 100000u - imap::PendingCommands::kMaxPending);
+  ASSERT_EQ(pending.all().size(), imap::PendingCommands::kMaxPending);
+  EXPECT_EQ(pending.all().front().tag, "f99000");
+  EXPECT_EQ(pending.all().back().tag, "f99999");
+  EXPECT_EQ(pending.find("f98999"), nullptr);
+  EXPECT_NE(pending.find("f99000"), nullptr);
+  EXPECT_LE(pending.held_bytes(),
+            4 * imap::PendingCommands::kMaxPending * sizeof(imap::PendingCommand));
+}
+
+// Completions in the order sent (the usual case), out of order, and from the middle: each takes
+// exactly its own command, and the rest stay findable across the list's compactions.
+TEST(DecodePerfReview, PendingListTakesInAnyOrderAcrossCompactions) {
+  imap::PendingCommands pending;
+  for (int i = 0; i < 500; ++i) {
+    imap::PendingCommand c;
+    c.tag = "t" + std::to_string(i);
+    c.name = i % 2 ? "FETCH" : "NOOP";
+    pending.add(std::move(c));
+  }
+  for (int i = 0; i < 200; ++i) {  // in order
+    auto c = pending.take("t" + std::to_string(i));
+    ASSERT_TRUE(c.has_value());
+    EXPECT_EQ(c->tag, "t" + std::to_string(i));
+  }
+  for (int i = 499; i >= 400; --i) ASSERT_TRUE(pending.take("t" + std::to_string(i)).has_value());
+  ASSERT_TRUE(pending.take("t300").has_value());  // from the middle
+  EXPECT_FALSE(pending.take("t300").has_value());
+  EXPECT_FALSE(pending.take("t0").has_value());
+  ASSERT_EQ(pending.all().size(), 199u);
+  EXPECT_EQ(pending.all().front().tag, "t200");
+  for (int i = 200; i < 400; ++i) {
+    if (i == 300) continue;
+    ASSERT_NE(pending.find("t" + std::to_string(i)), nullptr) << i;
+  }
+  for (int i = 200; i < 400; ++i) {
+    if (i == 300) continue;
+    ASSERT_TRUE(pending.take("t" + std::to_string(i)).has_value()) << i;
+  }
+  EXPECT_TRUE(pending.empty());
+  EXPECT_EQ(pending.held_bytes(), 0u);
 }
 
 }  // namespace

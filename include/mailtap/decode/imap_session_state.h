@@ -6,11 +6,11 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <optional>
+#include <span>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "mailtap/core/clock.h"
 #include "mailtap/decode/imap_response.h"
@@ -20,9 +20,12 @@ namespace mailtap::decode::imap {
 class Capabilities {
  public:
   void set(const std::vector<std::string>& names);  // replaces the whole list
-  void clear() { names_.clear(); known_ = false; }
+  void clear() {
+    names_.clear();
+    known_ = false;
+  }
   bool known() const { return known_; }
-  bool has(std::string_view name) const;  // case-insensitive
+  bool has(std::string_view name) const;             // case-insensitive
   std::vector<std::string> auth_mechanisms() const;  // the X of every AUTH=X
   const std::vector<std::string>& names() const { return names_; }
 
@@ -36,14 +39,14 @@ struct PendingCommand {
   std::string tag;
   std::string name;  // "FETCH", "UID FETCH"...
   Microseconds sent_us = 0;
-  std::string mailbox;  // SELECT/EXAMINE/STATUS...: the mailbox named
-  std::string user;     // LOGIN/AUTHENTICATE: the user, when known
+  std::string mailbox;                      // SELECT/EXAMINE/STATUS...: the mailbox named
+  std::string user;                         // LOGIN/AUTHENTICATE: the user, when known
   bool waits_for_literal_go_ahead = false;  // a synchronizing literal not yet invited by "+"
   // Untagged data attributed to this command so far.
   uint64_t untagged = 0;
-  uint64_t fetched = 0;   // FETCH responses
-  uint64_t listed = 0;    // LIST/LSUB responses
-  uint64_t matches = 0;   // SEARCH/ESEARCH count
+  uint64_t fetched = 0;  // FETCH responses
+  uint64_t listed = 0;   // LIST/LSUB responses
+  uint64_t matches = 0;  // SEARCH/ESEARCH count
   // SELECT/EXAMINE: FLAGS, EXISTS... (null until the first is seen: no allocation per command)
   nlohmann::json mailbox_state;
 };
@@ -59,14 +62,26 @@ class PendingCommands {
   // The command an untagged response belongs to: the oldest whose kind produces it, else the
   // oldest still pending; null when nothing is pending (unsolicited data).
   PendingCommand* attribute(const Response& response);
-  bool empty() const { return commands_.empty(); }
-  const std::vector<PendingCommand>& all() const { return commands_; }
+  bool empty() const { return head_ == commands_.size(); }
+  // Oldest first.
+  std::span<PendingCommand> all() { return {commands_.data() + head_, commands_.size() - head_}; }
+  std::span<const PendingCommand> all() const {
+    return {commands_.data() + head_, commands_.size() - head_};
+  }
+  // Bytes the list holds, for the memory tests.
+  size_t held_bytes() const { return commands_.capacity() * sizeof(PendingCommand); }
 
  private:
-  // Oldest first. Its memory is given back when no command is pending (an idle session holds
-  // none) and shrinks when three quarters of it are unused; a vector, not a deque, so one
-  // command costs one allocation (a deque takes three).
+  void drop_oldest();
+  void compact();
+
+  // commands_[head_..] are pending, oldest first. Completions usually come in the order the
+  // commands were sent, so the oldest leaves by moving head_ (no shifting of the others); the
+  // dead front is reclaimed once it is half the vector. Its memory is given back when no command
+  // is pending (an idle session holds none) and shrinks when three quarters of it are unused; a
+  // vector, not a deque, so one command costs one allocation (a deque takes three).
   std::vector<PendingCommand> commands_;
+  size_t head_ = 0;
 };
 
 // Adds what an untagged response says about the selected mailbox (FLAGS, EXISTS, RECENT and the
