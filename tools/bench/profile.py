@@ -1,7 +1,9 @@
 """Instruction counts of mailtap relaying one workload, under valgrind's callgrind: repeatable on a
 busy machine where wall-clock figures are not. Counts only the workload (counters are zeroed once
 the proxy is ready and dumped when the client is done), per thread, and lists the functions that
-cost the most.
+cost the most. With --tool perf: the native build sampled by `perf record` instead (CPU time,
+kernel included, where callgrind shows only user-space instructions and overstates copies),
+sampled over the workload only.
 
 Usage (as root, with a sandbox running, e.g. `tools/sandbox.sh start /tmp/sbx`):
   tools/bench/profile.py --sandbox /tmp/sbx --mailtap build-perf/mailtap \\
@@ -12,7 +14,8 @@ SELECT INBOX, whose reply is several lines read at once), idle (--count idle IMA
 their setup), smtp (--count plain SMTP sessions one after the other, each sending one message of
 --message-kb kB with python's smtplib through mailtap into Postfix's smtp-sink, as tools/bench.sh's
 smtp-source workload does: counts per session, connection to QUIT).
-Prints Ir per MB (or per round trip / session) for the whole process and per thread.
+Prints Ir per MB (or per round trip / session) for the whole process and per thread; with
+--tool perf, CPU ms per MB (or µs per round trip / session), per thread, and the hottest symbols.
 """
 
 from __future__ import annotations
@@ -88,6 +91,36 @@ def smtp_session(port: int, message: bytes) -> None:
             raise clients.WorkloadFailed(f"recipients refused: {refused}")
 
 
+def report_perf(data: Path, label: str, workload: str, unit: float, per: str, top: int) -> None:
+    """CPU time from perf's cpu-clock samples (each sample's period is the CPU time it stands for,
+    in ns): the whole process and each thread per unit of work, then where it went by library
+    (kernel, OpenSSL, libc, mailtap itself...) and by symbol, as shares of all of it."""
+    def report(*keys: str) -> list[tuple[float, int, str]]:
+        out = subprocess.run(["perf", "report", "-i", str(data), "--stdio", "--no-children",
+                              "-g", "none", "-F", "overhead,period," + ",".join(keys)],
+                             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True).stdout
+        rows = []
+        for line in out.splitlines():
+            m = re.match(r"^\s*([\d.]+)%\s+(\d+)\s+(.*)$", line)
+            if m:
+                rows.append((float(m.group(1)), int(m.group(2)), m.group(3).strip()))
+        return rows
+    threads = report("pid")  # perf's "pid" key is the thread
+    total_ns = sum(ns for _, ns, _ in threads)
+    scale, unit_name = (1e6, "ms") if per == "MB" else (1e3, "µs")
+    print(f"{label}, {workload}: {total_ns / scale / unit:,.3f} {unit_name} of CPU per {per} "
+          f"(perf cpu-clock samples; perf's own overhead included)")
+    for share, ns, name in threads:
+        print(f"  thread {name}: {ns / scale / unit:,.3f} {unit_name} per {per} ({share:.1f}%)")
+    print("  by library:")
+    for share, ns, name in report("dso"):
+        if share >= 0.5:
+            print(f"    {share:5.1f}%  {ns / scale / unit:8.3f} {unit_name}  {name}")
+    print(f"  top {top} symbols (self):")
+    for share, _, name in report("dso", "sym")[:top]:
+        print(f"    {share:5.1f}%  {name[:140]}")
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--sandbox", required=True, type=Path)
@@ -100,7 +133,8 @@ def main() -> int:
     ap.add_argument("--no-transcripts", action="store_true")
     ap.add_argument("--threads", type=int, default=0)
     ap.add_argument("--top", type=int, default=30)
-    ap.add_argument("--keep", action="store_true", help="keep the callgrind files")
+    ap.add_argument("--keep", action="store_true", help="keep the callgrind or perf files")
+    ap.add_argument("--tool", choices=["callgrind", "perf"], default="callgrind")
     args = ap.parse_args()
 
     sb = sandbox_lib.Sandbox.load(args.sandbox)
@@ -125,8 +159,10 @@ def main() -> int:
                              True)
     tls_mode = "implicit" if route.tls else "plain"
     ready = work / "ready.json"
-    cmd = ["valgrind", "--tool=callgrind", "--separate-threads=yes",
-           f"--callgrind-out-file={work}/callgrind.out.%p", args.mailtap, "proxy",
+    native = args.tool == "perf"
+    prefix = [] if native else ["valgrind", "--tool=callgrind", "--separate-threads=yes",
+                                f"--callgrind-out-file={work}/callgrind.out.%p"]
+    cmd = prefix + [args.mailtap, "proxy",
            "--ca-dir", str(ca_dir), "--upstream-ca", str(sb.ca), "--ready-file", str(ready),
            "--max-connections", "100000", "--listener",
            f"name={service},listen=127.0.0.1:0,upstream=127.0.0.1:{route.upstream_port},"
@@ -163,8 +199,15 @@ def main() -> int:
             session.read_line()
             session.command("l", f"LOGIN {alice.login} {alice.password}")
         time.sleep(1)
-        subprocess.run(["callgrind_control", "-z", str(proc.pid)], cwd=work, check=True,
-                       stdout=subprocess.DEVNULL)
+        sampler = None
+        if native:
+            sampler = subprocess.Popen(["perf", "record", "-F", "9999", "-p", str(proc.pid),
+                                        "-o", str(work / "perf.data")],
+                                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            time.sleep(1)  # perf attaches to every thread before the workload starts
+        else:
+            subprocess.run(["callgrind_control", "-z", str(proc.pid)], cwd=work, check=True,
+                           stdout=subprocess.DEVNULL)
         unit, per = 1.0, "run"
         if args.workload == "fetch":
             clients.curl_download(f"imaps://127.0.0.1:{port}/INBOX;MAILINDEX=1", cafile,
@@ -191,11 +234,15 @@ def main() -> int:
             clients.close_all(sessions)
             unit, per = args.count, "session"
         time.sleep(2)  # let the transcript writer finish
-        for f in work.glob("callgrind.out.*"):
-            f.unlink()
-        subprocess.run(["callgrind_control", "-d", str(proc.pid)], cwd=work, check=True,
-                       stdout=subprocess.DEVNULL)
-        time.sleep(1)
+        if sampler:
+            sampler.send_signal(signal.SIGINT)
+            sampler.wait(timeout=120)
+        else:
+            for f in work.glob("callgrind.out.*"):
+                f.unlink()
+            subprocess.run(["callgrind_control", "-d", str(proc.pid)], cwd=work, check=True,
+                           stdout=subprocess.DEVNULL)
+            time.sleep(1)
         if session:
             session.close()
     finally:
@@ -207,6 +254,14 @@ def main() -> int:
         for p in procs:
             p.terminate()
             p.wait(timeout=30)
+    label = "mailtap --no-transcripts" if args.no_transcripts else "mailtap"
+    if native:
+        report_perf(work / "perf.data", label, args.workload, unit, per, args.top)
+        if args.keep:
+            print(f"perf data kept in {work}")
+        else:
+            shutil.rmtree(work, ignore_errors=True)
+        return 0
     # The dump callgrind_control -d asked for: one file per thread, callgrind.out.<pid>.1-<thread>.
     dumps = sorted(p for p in work.glob("callgrind.out.*") if re.search(r"\.\d+\.1-\d+$", p.name))
     per_thread = {}
@@ -216,7 +271,6 @@ def main() -> int:
         if m:
             per_thread[p] = int(m.group(1))
     total = sum(per_thread.values())
-    label = "mailtap --no-transcripts" if args.no_transcripts else "mailtap"
     print(f"{label}, {args.workload}: {total / unit / 1e6:,.3f} M instructions per {per} "
           f"({total / 1e6:,.1f} M in all)")
     for p, ir in per_thread.items():
