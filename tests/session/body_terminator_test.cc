@@ -4,7 +4,10 @@
 
 #include <gtest/gtest.h>
 
+#include <random>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "support/session_invariants.h"
 
@@ -135,6 +138,46 @@ TEST(BodyTerminator, LargeBodyPassesThroughInOnePiece) {
   EXPECT_EQ(t.scan(in, body, found), in.size());
   EXPECT_TRUE(found);
   EXPECT_EQ(body.size(), (size_t{1} << 20) + 2);
+}
+
+// The definition, one byte at a time: the body ends at the first ".\r\n" that starts a line (at
+// the very start, or after '\n'). Returns the body (dot-stuffing kept) and how many bytes the
+// terminator's end is from the start; npos when there is none.
+std::pair<std::string, size_t> reference_end(std::string_view in) {
+  for (size_t i = 0; i + 3 <= in.size(); ++i) {
+    bool line_start = i == 0 || in[i - 1] == '\n';
+    if (line_start && in.substr(i, 3) == ".\r\n") return {std::string(in.substr(0, i)), i + 3};
+  }
+  return {std::string(in), std::string_view::npos};
+}
+
+// Random bodies made of the bytes that matter ('.', '\r', '\n') and filler, cut into random
+// pieces: the scanner (which jumps from dot to dot) must agree with the definition above on where
+// the body ends and on every byte of it.
+TEST(BodyTerminator, AgreesWithTheByteByByteDefinitionOnRandomPieces) {
+  std::mt19937 rng(20261123);
+  // Mostly the bytes that matter, or mostly filler: long runs without a line-start dot take the
+  // scanner's 16-byte path, short pieces its byte path.
+  const std::string dense = "..\r\n\nab=";
+  const std::string sparse = ".\r\nabcdefghijklmnopqrstuvwxyz0123456789";
+  for (int round = 0; round < 20000; ++round) {
+    const std::string& alphabet = round % 2 ? dense : sparse;
+    std::string in(rng() % 200, ' ');
+    for (char& c : in) c = alphabet[rng() % alphabet.size()];
+    const unsigned cut_one_in = round % 3 == 0 ? 4 : 64;
+    std::vector<size_t> cuts;
+    for (size_t at = 1; at < in.size(); ++at)
+      if (rng() % cut_one_in == 0) cuts.push_back(at);
+    auto [body, end] = reference_end(in);
+    Scan s = scan_pieces(in, cuts);
+    SCOPED_TRACE("input \"" + printable(in) + "\"");
+    ASSERT_EQ(s.found, end != std::string_view::npos);
+    ASSERT_EQ(s.body, body);
+    if (s.found) {
+      ASSERT_EQ(s.consumed, end);
+    }
+    ASSERT_LE(s.max_held, 2u);
+  }
 }
 
 }  // namespace
