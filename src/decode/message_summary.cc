@@ -1,9 +1,9 @@
 #include "mailtap/decode/message_summary.h"
 
 #include <array>
-#include <cstring>
 
 #include "json_object.h"
+#include "mailtap/core/dot_stuffing.h"
 #include "mailtap/decode/sasl.h"
 #include "sasl_text.h"
 
@@ -156,25 +156,16 @@ void MessageSummarizer::feed(std::string_view wire) {
     return;
   }
   // Drop the first '.' of every line (RFC 5321 4.5.2), keeping track of line starts across pieces.
-  // Only the byte after each LF matters, so the scan jumps from LF to LF (memchr) and the content
+  // Only a '.' at a line start matters, so the scan jumps from one to the next and the content
   // between stuffed dots goes to the hash in one piece.
-  const char* const data = wire.data();
-  const size_t size = wire.size();
-  size_t start = 0;
-  size_t i = 0;
-  while (i < size) {
-    if (at_line_start_ && data[i] == '.') {
-      absorb_content(wire.substr(start, i - start));
-      start = i + 1;
-    }
-    const void* lf = std::memchr(data + i, '\n', size - i);
-    if (lf == nullptr) {
-      at_line_start_ = false;
-      break;
-    }
-    i = static_cast<size_t>(static_cast<const char*>(lf) - data) + 1;
-    at_line_start_ = true;
+  if (wire.empty()) return;
+  size_t start = at_line_start_ && wire[0] == '.' ? 1 : 0;
+  for (size_t dot = next_line_start_dot(wire, 0); dot != std::string_view::npos;
+       dot = next_line_start_dot(wire, dot)) {
+    absorb_content(wire.substr(start, dot - start));
+    start = dot + 1;
   }
+  at_line_start_ = wire.back() == '\n';
   absorb_content(wire.substr(start));
 }
 

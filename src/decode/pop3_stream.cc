@@ -1,7 +1,8 @@
 #include "mailtap/decode/pop3_stream.h"
 
 #include <algorithm>
-#include <cstring>
+
+#include "mailtap/core/dot_stuffing.h"
 
 namespace mailtap::decode::pop3 {
 
@@ -81,16 +82,12 @@ BodyReader::Result BodyReader::read(std::string_view bytes, size_t& pos, Message
       run = i;
       continue;
     }
-    // Only a line start matters: jump to the next LF (memchr looks at many bytes per step; the
-    // body of a message is nearly all the bytes this reader sees).
-    const void* lf = std::memchr(data + i, '\n', size - i);
-    if (lf == nullptr) {
-      at_line_start_ = false;  // at least one byte, none of them an LF
-      i = size;
-      break;
-    }
-    i = static_cast<size_t>(static_cast<const char*>(lf) - data) + 1;
-    at_line_start_ = true;
+    // Only a '.' at a line start matters: go straight to the next one (the body of a message is
+    // nearly all the bytes this reader sees).
+    const size_t next_dot = next_line_start_dot(bytes, i);
+    const size_t last = next_dot == std::string_view::npos ? size : next_dot;
+    at_line_start_ = data[last - 1] == '\n';  // the state at `last`, which is past i
+    i = last;
   }
   emit(bytes.substr(run, i - run));
   pos = i;
