@@ -91,6 +91,35 @@ def smtp_session(port: int, message: bytes) -> None:
             raise clients.WorkloadFailed(f"recipients refused: {refused}")
 
 
+def report_callgrind(work: Path, label: str, workload: str, unit: float, per: str,
+                     top: int) -> None:
+    """Instructions from the callgrind dump: the whole process and each thread per unit of work,
+    with each busy thread's most expensive functions (self)."""
+    # The dump callgrind_control -d asked for: one file per thread, callgrind.out.<pid>.1-<thread>.
+    dumps = sorted(p for p in work.glob("callgrind.out.*") if re.search(r"\.\d+\.1-\d+$", p.name))
+    per_thread = {}
+    for p in dumps:
+        text = p.read_text(errors="replace")
+        m = re.search(r"^summary:\s+(\d+)", text, re.M) or re.search(r"^totals:\s+(\d+)", text, re.M)
+        if m:
+            per_thread[p] = int(m.group(1))
+    total = sum(per_thread.values())
+    print(f"{label}, {workload}: {total / unit / 1e6:,.3f} M instructions per {per} "
+          f"({total / 1e6:,.1f} M in all)")
+    for p, ir in per_thread.items():
+        if ir < total / 50:
+            continue
+        print(f"  thread {p.name.rpartition('-')[2]}: {ir / unit / 1e6:,.3f} M per {per}; "
+              f"top {top} functions (self):")
+        annotate = subprocess.run(["callgrind_annotate", "--inclusive=no", "--threshold=100",
+                                   str(p)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                  text=True)
+        lines = [l for l in annotate.stdout.splitlines() if re.match(r"^\s*[\d,]+ \(", l)]
+        lines = [l for l in lines if "(100.0%)" not in l and "(99." not in l]
+        for l in lines[:top]:
+            print("    " + l.strip()[:160])
+
+
 def report_perf(data: Path, label: str, workload: str, unit: float, per: str, top: int) -> None:
     """CPU time from perf's cpu-clock samples (each sample's period is the CPU time it stands for,
     in ns): the whole process and each thread per unit of work, then where it went by library
@@ -257,36 +286,10 @@ def main() -> int:
     label = "mailtap --no-transcripts" if args.no_transcripts else "mailtap"
     if native:
         report_perf(work / "perf.data", label, args.workload, unit, per, args.top)
-        if args.keep:
-            print(f"perf data kept in {work}")
-        else:
-            shutil.rmtree(work, ignore_errors=True)
-        return 0
-    # The dump callgrind_control -d asked for: one file per thread, callgrind.out.<pid>.1-<thread>.
-    dumps = sorted(p for p in work.glob("callgrind.out.*") if re.search(r"\.\d+\.1-\d+$", p.name))
-    per_thread = {}
-    for p in dumps:
-        text = p.read_text(errors="replace")
-        m = re.search(r"^summary:\s+(\d+)", text, re.M) or re.search(r"^totals:\s+(\d+)", text, re.M)
-        if m:
-            per_thread[p] = int(m.group(1))
-    total = sum(per_thread.values())
-    print(f"{label}, {args.workload}: {total / unit / 1e6:,.3f} M instructions per {per} "
-          f"({total / 1e6:,.1f} M in all)")
-    for p, ir in per_thread.items():
-        if ir < total / 50:
-            continue
-        print(f"  thread {p.name.rpartition('-')[2]}: {ir / unit / 1e6:,.3f} M per {per}; "
-              f"top {args.top} functions (self):")
-        annotate = subprocess.run(["callgrind_annotate", "--inclusive=no", "--threshold=100",
-                                   str(p)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                  text=True)
-        lines = [l for l in annotate.stdout.splitlines() if re.match(r"^\s*[\d,]+ \(", l)]
-        lines = [l for l in lines if "(100.0%)" not in l and "(99." not in l]
-        for l in lines[:args.top]:
-            print("    " + l.strip()[:160])
+    else:
+        report_callgrind(work, label, args.workload, unit, per, args.top)
     if args.keep:
-        print(f"callgrind files kept in {work}")
+        print(f"{args.tool} files kept in {work}")
     else:
         shutil.rmtree(work, ignore_errors=True)
     return 0
