@@ -26,6 +26,7 @@
 
 #include "mailtap/transcript/json_line.h"
 #include "mailtap/transcript/time_format.h"
+#include "mailtap/transcript/write_behind.h"
 
 namespace mailtap::transcript {
 namespace {
@@ -95,6 +96,7 @@ struct SessionState {
   bool closing = false;         // finish seen: close after this batch is written
   bool in_batch = false;        // already listed among this batch's touched sessions
   std::string pending;          // this batch's lines for the file (from the pool, returned after)
+  WriteBehind write_behind;     // a long transcript does not fill the page cache
 
   // Guarded by Core::mutex.
   uint64_t dropped_events = 0;
@@ -389,6 +391,9 @@ struct detail::WriterCore {
         ::close(s.fd);
         s.fd = -1;
         report(s, "cannot write transcript " + path_of(s) + ": " + errno_text(err));
+      } else if (int wb = s.write_behind.wrote(s.fd, s.pending.size()); wb != 0) {
+        // The lines reached the page cache but the kernel could not write them to the disk.
+        report(s, "transcript " + path_of(s) + " is incomplete on disk: " + errno_text(wb));
       }
     }
     // An idle session keeps no buffer: a small one goes back to the pool for the next session

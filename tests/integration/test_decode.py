@@ -576,3 +576,42 @@ def test_curl_pop3_list_retr_top(sandbox, proxy):
     assert retrieved.startswith(head) and len(head) < len(retrieved)
     assert end["decoded"]["message"]["headers"]["subject"] == token
     assert end["decoded"]["message"]["size"] == len(head)
+
+
+def test_a_forty_megabyte_fetch_is_recorded_byte_for_byte(sandbox, proxy):
+    """A transcript long enough for the writer to start writeback and drop its older pages from
+    the page cache as it goes (WriteBehind: every MiB, 16 MiB behind): every byte is still there,
+    and the summary's hash is the hash of what the client received."""
+    alice = sandbox.user("alice")
+    mailbox = "Big-" + unique_token()
+    line = base64.b64encode(bytes(range(57))) + b"\r\n"
+    message = (f"From: big@sandbox.test\r\nSubject: {mailbox}\r\n\r\n".encode()
+               + b"".join(b"%08d " % i + line for i in range(40_000_000 // (len(line) + 9))))
+    direct_tls = ssl.create_default_context(cafile=str(sandbox.ca))
+    with imaplib.IMAP4_SSL("127.0.0.1", sandbox.port("imaps"), ssl_context=direct_tls,
+                           timeout=120) as m:
+        m.login(alice.login, alice.password)
+        assert m.create(mailbox)[0] == "OK"
+        assert m.append(mailbox, None, None, message)[0] == "OK"
+    try:
+        p = proxy("imaps")
+        context = ssl.create_default_context(cafile=str(p.ca_pem))
+        with imaplib.IMAP4_SSL("127.0.0.1", p.port, ssl_context=context, timeout=120) as m:
+            m.login(alice.login, alice.password)
+            assert m.select(mailbox, readonly=True)[0] == "OK"
+            typ, parts = m.fetch("1", "(BODY.PEEK[])")
+            assert typ == "OK"
+            fetched = parts[0][1]
+        assert fetched == message
+        [events] = validate_transcripts(p)
+        literal = [e for e in data(events, "server", "client") if e["frame"] == "literal"]
+        assert b"".join(data_bytes(e) for e in literal) == message
+        closing = only([e for e in server_lines(events) if e["decoded"].get("type") == "FETCH"
+                        and "items" in e["decoded"]], "FETCH response with items")
+        body = closing["decoded"]["items"]["BODY[]"]
+        assert body["size"] == len(message) and body["sha256"] == sha256(message)
+    finally:
+        with imaplib.IMAP4_SSL("127.0.0.1", sandbox.port("imaps"), ssl_context=direct_tls,
+                               timeout=60) as m:
+            m.login(alice.login, alice.password)
+            m.delete(mailbox)
