@@ -169,6 +169,11 @@ void MessageSummarizer::feed(std::string_view wire) {
   absorb_content(wire.substr(start));
 }
 
+void MessageSummarizer::feed_unstuffed(std::string_view content, uint64_t wire_bytes) {
+  wire_size_ += wire_bytes;
+  absorb_content(content);
+}
+
 void MessageSummarizer::absorb_content(std::string_view content) {
   if (content.empty()) return;
   size_ += content.size();

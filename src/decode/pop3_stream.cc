@@ -39,8 +39,10 @@ void LineReader::reset() {
 BodyReader::Result BodyReader::read(std::string_view bytes, size_t& pos, MessageSummarizer* sink) {
   Result r;
   r.body_begin = pos;
-  auto emit = [&](std::string_view data) {
-    if (sink != nullptr) sink->feed(data);
+  // Body bytes as they are on the wire; `stuffed`: they start with a line's first '.', which is
+  // not content (RFC 1939 3). The summary gets the content, so it need not look for dots again.
+  auto emit = [&](std::string_view data, bool stuffed = false) {
+    if (sink != nullptr) sink->feed_unstuffed(stuffed ? data.substr(1) : data, data.size());
     wire_size_ += data.size();
   };
   // Where a dot held at a line start sits in this event (npos: held from an earlier event).
@@ -68,7 +70,7 @@ BodyReader::Result BodyReader::read(std::string_view bytes, size_t& pos, Message
       // A stuffed dot, or a line that merely starts with one: body after all.
       std::string held = std::move(held_);
       held_.clear();
-      emit(held);
+      emit(held, true);
       at_line_start_ = c == '\n';
       dot = std::string_view::npos;
       run = i;

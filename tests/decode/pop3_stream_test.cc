@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <random>
 #include <string>
 #include <vector>
 
@@ -87,6 +89,54 @@ TEST(Pop3BodyReader, EveryByteAloneGivesTheSameResult) {
   BodyRun r = run_body(bytes);
   EXPECT_EQ(r.content_sha, whole.content_sha);
   EXPECT_EQ(r.after, whole.after);
+}
+
+// What the reader feeds the summary (the content, its stuffing dots already taken out, so the
+// summary does not scan for dots a second time) against the RFC 1939 rule applied here line by
+// line, on random bodies full of dots cut into random pieces.
+TEST(Pop3BodyReader, SummaryIsTheUnstuffedContentOnRandomBodies) {
+  std::mt19937 rng(1939);
+  for (int round = 0; round < 3000; ++round) {
+    // Content lines, then their wire form: a '.' doubled at each line start.
+    std::string content;
+    const int length = static_cast<int>(rng() % 120);
+    for (int i = 0; i < length; ++i) {
+      const char c = "..\r\nab"[rng() % 6];
+      content += c;
+    }
+    if (!content.empty() && content.back() != '\n') content += "\r\n";
+    std::string wire;
+    bool line_start = true;
+    for (char c : content) {
+      if (line_start && c == '.') wire += '.';
+      wire += c;
+      line_start = c == '\n';
+    }
+    const std::string all = wire + ".\r\n+OK after\r\n";
+    std::vector<std::string> pieces;
+    for (size_t at = 0; at < all.size();) {
+      const size_t n = std::min<size_t>(all.size() - at, 1 + rng() % 9);
+      pieces.push_back(all.substr(at, n));
+      at += n;
+    }
+
+    BodyReader body;
+    MessageSummarizer sink(true);
+    bool terminated = false;
+    for (const std::string& piece : pieces) {
+      size_t pos = 0;
+      if (!terminated) terminated = body.read(piece, pos, &sink).terminated;
+    }
+    MessageSummarizer reference(false);
+    reference.feed(content);
+    const auto got = sink.summary();
+    const auto want = reference.summary();
+    ASSERT_TRUE(terminated) << round;
+    ASSERT_EQ(got["size"], content.size()) << round;
+    ASSERT_EQ(got["sha256"], want["sha256"]) << round;
+    ASSERT_EQ(got["wire_size"], wire.size()) << round;
+    ASSERT_EQ(body.wire_size(), wire.size()) << round;
+  }
 }
 
 TEST(Pop3LineReader, LinesAcrossEventsAndBoundedLength) {

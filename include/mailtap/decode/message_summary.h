@@ -6,15 +6,14 @@
 // Memory is bounded (a 64 KiB header window at most), whatever the message size.
 #pragma once
 
+#include <openssl/evp.h>
+
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <string_view>
-
-#include <nlohmann/json.hpp>
-
-#include <openssl/evp.h>
 
 namespace mailtap::decode {
 
@@ -28,6 +27,10 @@ class MessageSummarizer {
   MessageSummarizer& operator=(const MessageSummarizer&) = delete;
 
   void feed(std::string_view wire_bytes);
+  // For a reader that already took the stuffing dots out while looking for the terminator (POP3):
+  // `content` and the number of wire bytes it came from, so the body is scanned once. A message
+  // is fed through one of the two, not both.
+  void feed_unstuffed(std::string_view content, uint64_t wire_bytes);
 
   // Content bytes (after dot-unstuffing) and wire bytes seen so far.
   uint64_t size() const { return size_; }
@@ -57,8 +60,8 @@ class MessageSummarizer {
     void operator()(EVP_MD_CTX* ctx) const { EVP_MD_CTX_free(ctx); }
   };
   std::unique_ptr<EVP_MD_CTX, FreeMdCtx> sha_;
-  std::string header_window_;  // the first kHeaderWindow content bytes (or up to the blank line)
-  bool header_done_ = false;   // blank line seen or window full
+  std::string header_window_;     // the first kHeaderWindow content bytes (or up to the blank line)
+  bool header_done_ = false;      // blank line seen or window full
   bool header_complete_ = false;  // the blank line ending the header block was seen
 };
 
