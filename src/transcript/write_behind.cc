@@ -7,7 +7,7 @@
 namespace mailtap::transcript {
 
 int WriteBehind::stop(int err) {
-  off_ = true;
+  started_ = kOff;
   // EIO, ENOSPC: the kernel could not write pages of this file back, so the transcript has a
   // hole on disk, which the caller reports. Anything else (EINVAL, ESPIPE, ENOSYS): not a file
   // or file system that supports it, and the kernel is left to do as it does.
@@ -17,7 +17,7 @@ int WriteBehind::stop(int err) {
 int WriteBehind::wrote(int fd, uint64_t bytes) {
   written_ += bytes;
 #ifdef __linux__
-  if (off_ || written_ - started_ < kChunk) return 0;
+  if (started_ == kOff || written_ - started_ < kChunk) return 0;
   auto off = [](uint64_t v) { return static_cast<off_t>(v); };
   // Asynchronous: queues the new chunk for writing and returns (as the kernel's flusher would
   // later).

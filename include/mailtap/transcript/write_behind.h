@@ -35,10 +35,12 @@ class WriteBehind {
  private:
   int stop(int err);
 
+  // One per recorded session, idle ones included: three words, no flag beside them.
+  static constexpr uint64_t kOff = UINT64_MAX;  // in started_: turned off
+
   uint64_t written_ = 0;
   uint64_t started_ = 0;  // writeback requested up to here
   uint64_t dropped_ = 0;  // POSIX_FADV_DONTNEED given up to here
-  bool off_ = false;
 };
 
 }  // namespace mailtap::transcript
