@@ -2,7 +2,10 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <functional>
 #include <initializer_list>
+#include <string_view>
+#include <unordered_map>
 
 #include "sasl_text.h"
 
@@ -103,6 +106,74 @@ std::vector<std::string> Capabilities::auth_mechanisms() const {
   return out;
 }
 
+// Where each tag sits in a long list. Every command gets a sequence number when it joins (rising
+// with its place in the list, so a binary search over them finds its position, which moves when
+// the list compacts or a command leaves from the middle). The commands sharing a tag form a chain,
+// oldest first: the map names a tag's oldest and newest command, and each command the next one
+// with its tag. Only a chain's oldest ever leaves (take() and find() name the oldest, and the
+// oldest of the whole list is the oldest of its tag), so the chain only loses its head.
+struct PendingCommands::TagIndex {
+  static constexpr uint64_t kNone = UINT64_MAX;
+  struct Link {
+    uint64_t seq = 0;
+    uint64_t next_same = kNone;  // seq of the next command with the same tag
+  };
+  struct Chain {
+    uint64_t oldest;
+    uint64_t newest;
+  };
+  struct TagHash : std::hash<std::string_view> {
+    using is_transparent = void;
+  };
+
+  std::unordered_map<std::string, Chain, TagHash, std::equal_to<>> chains;
+  std::vector<Link> links;  // links[i] belongs to commands_[i] (the dead front has filler)
+  uint64_t next_seq = 0;
+
+  size_t position(uint64_t seq, size_t head) const {
+    auto it = std::lower_bound(links.begin() + static_cast<std::ptrdiff_t>(head), links.end(), seq,
+                               [](const Link& l, uint64_t s) { return l.seq < s; });
+    return static_cast<size_t>(it - links.begin());
+  }
+  // The command just appended to the list, at links.size().
+  void append(const std::string& tag, size_t head) {
+    const uint64_t seq = next_seq++;
+    auto [it, added] = chains.try_emplace(tag, Chain{seq, seq});
+    if (!added) {
+      links[position(it->second.newest, head)].next_same = seq;
+      it->second.newest = seq;
+    }
+    links.push_back({seq, kNone});
+  }
+  size_t oldest(std::string_view tag, size_t head) const {
+    auto it = chains.find(tag);
+    return it == chains.end() ? kNotFound : position(it->second.oldest, head);
+  }
+  // The oldest command with `tag`, forgotten by the index (its caller removes it from the list).
+  size_t unlink_oldest(std::string_view tag, size_t head) {
+    auto it = chains.find(tag);
+    if (it == chains.end()) return kNotFound;
+    const size_t i = position(it->second.oldest, head);
+    if (links[i].next_same == kNone) {
+      chains.erase(it);
+    } else {
+      it->second.oldest = links[i].next_same;
+    }
+    return i;
+  }
+  size_t held_bytes() const {
+    // A node holds the key, the chain and the next pointer (the hash is not cached).
+    constexpr size_t kNode = sizeof(decltype(chains)::value_type) + sizeof(void*);
+    return sizeof(TagIndex) + links.capacity() * sizeof(Link) +
+           chains.bucket_count() * sizeof(void*) + chains.size() * kNode;
+  }
+};
+
+PendingCommands::PendingCommands() = default;
+PendingCommands::~PendingCommands() = default;
+PendingCommands::PendingCommands(PendingCommands&&) noexcept = default;
+PendingCommands& PendingCommands::operator=(PendingCommands&&) noexcept = default;
+
 bool PendingCommands::add(PendingCommand command) {
   bool kept_all = true;
   if (commands_.size() - head_ >= kMaxPending) {
@@ -111,38 +182,61 @@ bool PendingCommands::add(PendingCommand command) {
     kept_all = false;
   }
   commands_.push_back(std::move(command));
+  if (index_) {
+    index_->append(commands_.back().tag, head_);
+  } else if (commands_.size() - head_ > kIndexAbove) {
+    build_index();
+  }
   return kept_all;
 }
 
-PendingCommand* PendingCommands::find(std::string_view tag) {
-  for (auto& c : all()) {
-    if (c.tag == tag) return &c;
+void PendingCommands::build_index() {
+  index_ = std::make_unique<TagIndex>();
+  index_->links.reserve(commands_.capacity());
+  index_->links.resize(head_);
+  for (size_t i = head_; i < commands_.size(); ++i) index_->append(commands_[i].tag, head_);
+}
+
+size_t PendingCommands::scan(std::string_view tag) const {
+  for (size_t i = head_; i < commands_.size(); ++i) {
+    if (commands_[i].tag == tag) return i;
   }
-  return nullptr;
+  return kNotFound;
+}
+
+PendingCommand* PendingCommands::find(std::string_view tag) {
+  const size_t i = index_ ? index_->oldest(tag, head_) : scan(tag);
+  return i == kNotFound ? nullptr : &commands_[i];
 }
 
 std::optional<PendingCommand> PendingCommands::take(std::string_view tag) {
-  for (size_t i = head_; i < commands_.size(); ++i) {
-    if (commands_[i].tag != tag) continue;
-    std::optional<PendingCommand> c(std::move(commands_[i]));
-    if (i == head_) {
-      drop_oldest();
-    } else {
-      commands_.erase(commands_.begin() + static_cast<std::ptrdiff_t>(i));
-    }
-    compact();
-    return c;
+  std::optional<PendingCommand> c;  // one object for every return: moved out once (NRVO)
+  const size_t i = index_ ? index_->unlink_oldest(tag, head_) : scan(tag);
+  if (i == kNotFound) return c;
+  c.emplace(std::move(commands_[i]));
+  if (i == head_) {
+    retire_oldest();
+  } else {
+    commands_.erase(commands_.begin() + static_cast<std::ptrdiff_t>(i));
+    if (index_) index_->links.erase(index_->links.begin() + static_cast<std::ptrdiff_t>(i));
   }
-  return std::nullopt;
+  compact();
+  return c;
 }
 
 void PendingCommands::drop_oldest() {
+  if (index_) index_->unlink_oldest(commands_[head_].tag, head_);
+  retire_oldest();
+}
+
+void PendingCommands::retire_oldest() {
   commands_[head_] = PendingCommand{};  // its strings go now, not at the next compaction
   ++head_;
 }
 
 void PendingCommands::compact() {
   const size_t live = commands_.size() - head_;
+  if (index_ && live < kIndexBelow) index_.reset();
   if (live == 0) {
     std::vector<PendingCommand>().swap(commands_);
     head_ = 0;
@@ -151,10 +245,21 @@ void PendingCommands::compact() {
   const bool mostly_unused = commands_.capacity() > 16 && live * 4 < commands_.capacity();
   if (mostly_unused || (head_ >= 32 && head_ * 2 >= commands_.size())) {
     commands_.erase(commands_.begin(), commands_.begin() + static_cast<std::ptrdiff_t>(head_));
+    if (index_) {
+      index_->links.erase(index_->links.begin(),
+                          index_->links.begin() + static_cast<std::ptrdiff_t>(head_));
+    }
     head_ = 0;
   }
   // After a pipelined burst, give the room back while a few commands (IDLE) stay open.
-  if (mostly_unused) commands_.shrink_to_fit();
+  if (mostly_unused) {
+    commands_.shrink_to_fit();
+    if (index_) index_->links.shrink_to_fit();
+  }
+}
+
+size_t PendingCommands::held_bytes() const {
+  return commands_.capacity() * sizeof(PendingCommand) + (index_ ? index_->held_bytes() : 0);
 }
 
 PendingCommand* PendingCommands::attribute(const Response& response) {

@@ -10,6 +10,7 @@
 #include <optional>
 #include <span>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "mailtap/core/clock.h"
@@ -54,26 +55,49 @@ struct PendingCommand {
 class PendingCommands {
  public:
   static constexpr size_t kMaxPending = 1000;
+  // A list longer than kIndexAbove looks tags up in an index (a pipelined burst would otherwise
+  // cost O(N^2) compares); one that gets shorter than kIndexBelow drops it and scans again, so a
+  // session with a few commands in flight pays nothing for it. Below ~100 commands a scan is as
+  // cheap as the index's upkeep (a node per command, hashing), hence 64 rather than less.
+  // Apart from find() and take()'s speed and held_bytes(), nothing shows whether it is there.
+  static constexpr size_t kIndexAbove = 64;
+  static constexpr size_t kIndexBelow = 32;
+
+  PendingCommands();
+  ~PendingCommands();
+  PendingCommands(PendingCommands&&) noexcept;
+  PendingCommands& operator=(PendingCommands&&) noexcept;
 
   // Adds a command; false when the oldest one had to be forgotten to stay bounded.
   bool add(PendingCommand command);
+  // The oldest pending command with this tag (a client may reuse a tag before its first command
+  // completed), or null.
   PendingCommand* find(std::string_view tag);
+  // Removes and returns the command find(tag) names.
   std::optional<PendingCommand> take(std::string_view tag);
   // The command an untagged response belongs to: the oldest whose kind produces it, else the
   // oldest still pending; null when nothing is pending (unsolicited data).
   PendingCommand* attribute(const Response& response);
   bool empty() const { return head_ == commands_.size(); }
-  // Oldest first.
+  // Oldest first. A listed command's tag must not be changed in place (the index knows it).
   std::span<PendingCommand> all() { return {commands_.data() + head_, commands_.size() - head_}; }
   std::span<const PendingCommand> all() const {
     return {commands_.data() + head_, commands_.size() - head_};
   }
-  // Bytes the list holds, for the memory tests.
-  size_t held_bytes() const { return commands_.capacity() * sizeof(PendingCommand); }
+  // Bytes the list holds (its index included), for the memory tests.
+  size_t held_bytes() const;
+  // Whether tags are looked up in the index now (for the tests).
+  bool indexed() const { return index_ != nullptr; }
 
  private:
-  void drop_oldest();
+  struct TagIndex;
+  static constexpr size_t kNotFound = static_cast<size_t>(-1);
+
+  size_t scan(std::string_view tag) const;  // the oldest with the tag, or kNotFound
+  void drop_oldest();                       // forgets the oldest command
+  void retire_oldest();  // moves the start past the oldest (already out of the index)
   void compact();
+  void build_index();
 
   // commands_[head_..] are pending, oldest first. Completions usually come in the order the
   // commands were sent, so the oldest leaves by moving head_ (no shifting of the others); the
@@ -82,6 +106,7 @@ class PendingCommands {
   // vector, not a deque, so one command costs one allocation (a deque takes three).
   std::vector<PendingCommand> commands_;
   size_t head_ = 0;
+  std::unique_ptr<TagIndex> index_;  // only while the list is long
 };
 
 // Adds what an untagged response says about the selected mailbox (FLAGS, EXISTS, RECENT and the
