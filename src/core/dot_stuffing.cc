@@ -26,4 +26,11 @@ size_t next_line_start_dot(std::string_view in, size_t from) {
   return std::string_view::npos;
 }
 
+size_t skip_to_line_start_dot(std::string_view in, size_t from, bool& at_line_start) {
+  const size_t dot = next_line_start_dot(in, from);
+  const size_t to = dot == std::string_view::npos ? in.size() : dot;
+  at_line_start = in[to - 1] == '\n';  // to > from, so this is a byte of `in`
+  return to;
+}
+
 }  // namespace mailtap

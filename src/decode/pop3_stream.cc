@@ -86,10 +86,7 @@ BodyReader::Result BodyReader::read(std::string_view bytes, size_t& pos, Message
     }
     // Only a '.' at a line start matters: go straight to the next one (the body of a message is
     // nearly all the bytes this reader sees).
-    const size_t next_dot = next_line_start_dot(bytes, i);
-    const size_t last = next_dot == std::string_view::npos ? size : next_dot;
-    at_line_start_ = data[last - 1] == '\n';  // the state at `last`, which is past i
-    i = last;
+    i = skip_to_line_start_dot(bytes, i, at_line_start_);
   }
   emit(bytes.substr(run, i - run));
   pos = i;

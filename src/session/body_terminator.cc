@@ -43,10 +43,7 @@ size_t BodyTerminator::scan(std::string_view in, std::string& body, bool& found)
       continue;
     }
     // Not at a '.' that starts a line: go straight to the next one.
-    size_t dot = next_line_start_dot(in, i);
-    size_t last = dot == std::string_view::npos ? in.size() : dot;
-    at_line_start_ = in[last - 1] == '\n';  // the state at `last`, which is past i
-    i = last;
+    i = skip_to_line_start_dot(in, i, at_line_start_);
   }
   flush_run(i);
   return i;

@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "decode/dot_stuff.h"
 #include "decode/imap_test_support.h"
 #include "mailtap/decode/redaction.h"
 
@@ -64,16 +65,7 @@ const std::string kMessage =
     ".\r\n"  // a line holding only a dot (as content, stuffed on the wire)
     "end\r\n";
 
-std::string dot_stuff(const std::string& message) {
-  std::string out;
-  bool line_start = true;
-  for (char c : message) {
-    if (line_start && c == '.') out += '.';
-    out += c;
-    line_start = c == '\n';
-  }
-  return out;
-}
+using testing::dot_stuff;
 
 // The POP3 exchange of seed 003 (telnet to pop.gmx.com 110), with a real message for RETR.
 // Body bytes are cut at `cut` (0: one piece), as the session layer may deliver them.
@@ -155,7 +147,8 @@ TEST(Pop3Decoder, SeedSessionIsExplained) {
             std::string::npos)
       << notes;
   EXPECT_NE(notes.find("message 1: 1200 bytes"), std::string::npos) << notes;
-  EXPECT_NE(notes.find("; the mailbox holds 8 message(s), 61895 bytes"), std::string::npos) << notes;
+  EXPECT_NE(notes.find("; the mailbox holds 8 message(s), 61895 bytes"), std::string::npos)
+      << notes;
   EXPECT_NE(notes.find("; the server announces " + std::to_string(dot_stuff(kMessage).size()) +
                        " bytes; the message follows"),
             std::string::npos)
@@ -244,8 +237,9 @@ TEST(Pop3Decoder, CapaListAndTlsWarnings) {
   auto h = pop3_harness();
   h.server("+OK ready\r\n");
   h.client("CAPA\r\n");
-  h.server("+OK Capability list follows\r\nTOP\r\nUSER\r\nSASL PLAIN LOGIN\r\nRESP-CODES\r\n"
-           "PIPELINING\r\nUIDL\r\nIMPLEMENTATION Dovecot\r\n.\r\n");
+  h.server(
+      "+OK Capability list follows\r\nTOP\r\nUSER\r\nSASL PLAIN LOGIN\r\nRESP-CODES\r\n"
+      "PIPELINING\r\nUIDL\r\nIMPLEMENTATION Dovecot\r\n.\r\n");
   json end = find_decoded(h, "end_of", "CAPA");
   ASSERT_TRUE(end.is_object());
   EXPECT_EQ(end["capabilities"].size(), 7u);

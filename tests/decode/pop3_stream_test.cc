@@ -7,6 +7,8 @@
 #include <string>
 #include <vector>
 
+#include "decode/dot_stuff.h"
+
 namespace mailtap::decode::pop3 {
 namespace {
 
@@ -105,13 +107,7 @@ TEST(Pop3BodyReader, SummaryIsTheUnstuffedContentOnRandomBodies) {
       content += c;
     }
     if (!content.empty() && content.back() != '\n') content += "\r\n";
-    std::string wire;
-    bool line_start = true;
-    for (char c : content) {
-      if (line_start && c == '.') wire += '.';
-      wire += c;
-      line_start = c == '\n';
-    }
+    const std::string wire = testing::dot_stuff(content);
     const std::string all = wire + ".\r\n+OK after\r\n";
     std::vector<std::string> pieces;
     for (size_t at = 0; at < all.size();) {

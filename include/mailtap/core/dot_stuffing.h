@@ -13,4 +13,9 @@ namespace mailtap {
 // a memchr per line elsewhere), as fast on a base64 attachment as on text full of dots.
 size_t next_line_start_dot(std::string_view in, size_t from);
 
+// A scanner's step past body bytes, from `from` (< in.size()): to the next '.' that starts a line,
+// or to the end of `in`. `at_line_start` becomes whether the returned position starts a line (it
+// may be the end, when `in` ends with '\n'; a reader keeps that state for its next piece).
+size_t skip_to_line_start_dot(std::string_view in, size_t from, bool& at_line_start);
+
 }  // namespace mailtap
