@@ -200,9 +200,11 @@ void Session::on(const PeerClosed& e) {
   }
   // A partial line the peer sent before closing is still its bytes: record and pass it on. When the
   // server closes with lines of its reply still held, those came first, and the partial line
-  // continues a reply that will never be delivered whole: both are recorded as undelivered.
+  // continues a reply that will never be delivered whole: both are recorded as undelivered, the
+  // held lines first, whether or not the rest could have been relayed (the session ends then).
   bool can_relay = upstream_ == Upstream::ready && client_ == Client::relaying;
-  bool relay_rest = can_relay && !(e.side == Side::server && record_held_server_lines());
+  const bool held_recorded = e.side == Side::server && record_held_server_lines();
+  bool relay_rest = can_relay && !held_recorded;
   std::string rest = framing_->take_pending(e.side);
   if (!rest.empty()) {
     record_data(party(e.side), relay_rest ? party(other(e.side)) : Party::mailtap, FrameKind::raw,
